@@ -1,0 +1,37 @@
+from reviews.models.audit import DatasetVersion, FeedbackEvent, ItemScore, MetricSnapshot, ScoringRun
+from reviews.models.campaigns import Campaign, CampaignSettings, Rubric, RubricVersion
+from reviews.models.content import Annotator, Item, Prompt, Response
+from reviews.models.labels import (
+    Adjudication,
+    Answer,
+    Assignment,
+    Escalation,
+    FinalAnswer,
+    Judgment,
+    LabelKind,
+    Source,
+)
+
+__all__ = [
+    "Adjudication",
+    "Annotator",
+    "Answer",
+    "Assignment",
+    "Campaign",
+    "CampaignSettings",
+    "DatasetVersion",
+    "Escalation",
+    "FeedbackEvent",
+    "FinalAnswer",
+    "Item",
+    "ItemScore",
+    "Judgment",
+    "LabelKind",
+    "MetricSnapshot",
+    "Prompt",
+    "Response",
+    "Rubric",
+    "RubricVersion",
+    "ScoringRun",
+    "Source",
+]

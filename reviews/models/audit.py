@@ -1,0 +1,135 @@
+"""The feedback log, scoring runs, metric snapshots and dataset versions."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from reviews.models.base import AppendOnlyModel
+
+
+class FeedbackEvent(AppendOnlyModel):
+    """Append-only log of every human action: (prompt, responses, feedback) plus its context.
+
+    The ORM refuses updates and deletes (AppendOnlyModel), and a database trigger refuses
+    UPDATE (and DELETE on PostgreSQL) from any other path; see migration 0002.
+    """
+
+    class Action(models.TextChoices):
+        IMPORTED = "imported", "Imported with labels"
+        JUDGED = "judged", "Judged"
+        SKIPPED = "skipped", "Skipped"
+        ESCALATED = "escalated", "Escalated"
+        ESCALATION_CLAIMED = "escalation_claimed", "Escalation claimed"
+        ESCALATION_DISMISSED = "escalation_dismissed", "Escalation dismissed"
+        ADJUDICATED = "adjudicated", "Adjudicated"
+        REQUEUED = "requeued", "Re-queued"
+        GOLD_CHANGED = "gold_changed", "Gold status changed"
+        EXCLUSION_CHANGED = "exclusion_changed", "Excluded or returned"
+        SETTINGS_CHANGED = "settings_changed", "Campaign settings changed"
+        RUBRIC_PUBLISHED = "rubric_published", "Rubric version published"
+
+    campaign = models.ForeignKey("reviews.Campaign", on_delete=models.PROTECT, related_name="feedback_events")
+    item = models.ForeignKey("reviews.Item", null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    annotator = models.ForeignKey(
+        "reviews.Annotator", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    role = models.CharField(max_length=16, blank=True)
+    action = models.CharField(max_length=32, choices=Action.choices)
+    feedback = models.JSONField(default=dict)
+    rubric_version = models.ForeignKey(
+        "reviews.RubricVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    settings_version = models.ForeignKey(
+        "reviews.CampaignSettings", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    scoring_run = models.ForeignKey(
+        "reviews.ScoringRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["campaign", "created_at"], name="event_campaign_time"),
+            models.Index(fields=["item", "created_at"], name="event_item_timeline"),
+        ]
+
+
+class ScoringRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey("reviews.Campaign", on_delete=models.CASCADE, related_name="scoring_runs")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    settings_version = models.ForeignKey(
+        "reviews.CampaignSettings", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    weights = models.JSONField(default=dict)
+    model_versions = models.JSONField(default=dict)
+    item_count = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict)
+    trigger = models.CharField(max_length=32, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "-requested_at"], name="scoringrun_recent")]
+
+
+class ItemScore(models.Model):
+    """An item's utility terms under one scoring run (the campaign's current run is in force)."""
+
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="scores")
+    item = models.ForeignKey("reviews.Item", on_delete=models.CASCADE, related_name="scores")
+    risk = models.FloatField()
+    uncertainty = models.FloatField()
+    diversity = models.FloatField()
+    utility = models.FloatField()
+    selected = models.BooleanField(default=False)
+    audit = models.BooleanField(default=False)
+    selection_probability = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "item"], name="itemscore_unique")]
+        indexes = [models.Index(fields=["run", "-utility"], name="itemscore_queue_order")]
+
+
+class MetricSnapshot(models.Model):
+    campaign = models.ForeignKey("reviews.Campaign", on_delete=models.CASCADE, related_name="metric_snapshots")
+    name = models.CharField(max_length=100)
+    slice = models.CharField(max_length=255, blank=True, default="")
+    value = models.FloatField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "name", "slice", "computed_at"], name="metric_series")]
+
+
+class DatasetVersion(AppendOnlyModel):
+    """An immutable export of a campaign's final answers, identified by its content hash."""
+
+    class Format(models.TextChoices):
+        PREFERENCE = "preference", "Preference JSONL"
+        FULL = "full", "Full JSONL"
+
+    uid = models.UUIDField(unique=True)
+    campaign = models.ForeignKey("reviews.Campaign", on_delete=models.PROTECT, related_name="dataset_versions")
+    format = models.CharField(max_length=16, choices=Format.choices)
+    filters = models.JSONField(default=dict)
+    counts = models.JSONField(default=dict)
+    rubric_versions = models.JSONField(default=list)
+    content_hash = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)

@@ -1,0 +1,68 @@
+"""Roles are Django groups created by a migration; this module is the only place that names them."""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    LABELER = "labeler", "Labeler"
+    LEAD = "lead", "Lead"
+    ADMIN = "admin", "Admin"
+
+
+# Each role includes the ones before it.
+RANK = {Role.LABELER: 1, Role.LEAD: 2, Role.ADMIN: 3}
+
+# Permissions each role's group holds (codenames on reviews models).
+GROUP_PERMISSIONS = {
+    Role.LABELER: ["add_judgment", "view_item", "view_campaign"],
+    Role.LEAD: [
+        "add_judgment",
+        "view_item",
+        "view_campaign",
+        "view_judgment",
+        "add_adjudication",
+        "view_adjudication",
+        "change_escalation",
+        "view_escalation",
+        "view_metricsnapshot",
+    ],
+    Role.ADMIN: [
+        "add_judgment",
+        "view_item",
+        "view_campaign",
+        "view_judgment",
+        "add_adjudication",
+        "view_adjudication",
+        "change_escalation",
+        "view_escalation",
+        "view_metricsnapshot",
+        "add_campaign",
+        "change_campaign",
+        "add_campaignsettings",
+        "add_rubric",
+        "change_rubric",
+        "add_rubricversion",
+        "add_item",
+        "add_datasetversion",
+        "view_datasetversion",
+        "add_scoringrun",
+        "view_feedbackevent",
+    ],
+}
+
+
+def role_of(user) -> Role | None:
+    """The highest role a user holds; superusers are admins; None for anonymous or no role."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    names = {g.name for g in user.groups.all()}
+    held = [role for role in Role if role.value in names]
+    return max(held, key=RANK.__getitem__) if held else None
+
+
+def has_role(user, minimum: Role) -> bool:
+    """True when the user's role is `minimum` or a higher one."""
+    role = role_of(user)
+    return role is not None and RANK[role] >= RANK[minimum]

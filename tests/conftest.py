@@ -1,0 +1,93 @@
+"""Personas and small campaigns shared by the tests."""
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from reviews.accounts import create_user
+from reviews.campaigns import create_campaign
+from reviews.roles import Role
+
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+PASSWORD = "correct-horse-battery-staple"
+
+RUBRIC = {
+    "slug": "test-rubric",
+    "title": "Test rubric",
+    "guidelines": "Pick the **better** response.",
+    "criteria": [
+        {"slug": "preference", "kind": "pairwise", "allow_tie": True, "question": "Which is better?"},
+        {
+            "slug": "compliance",
+            "kind": "choice",
+            "per_response": True,
+            "question": "Does it comply?",
+            "options": [
+                {"value": "full_compliance", "label": "Full compliance"},
+                {"value": "full_refusal", "label": "Full refusal"},
+                {"value": "harmful", "label": "Harmful", "risk": True},
+            ],
+        },
+        {"slug": "quality", "kind": "scale", "per_response": True, "min": 1, "max": 7, "question": "Quality?"},
+    ],
+}
+
+
+def shared_data(*parts: str) -> Path:
+    """A file under ../shared/data, or skip the test saying why."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the real data sets live beside the project, in ../shared/data")
+    return path
+
+
+def pool_line(external_id="item-1", **overrides) -> dict:
+    line = {
+        "external_id": external_id,
+        "prompt_id": f"p-{external_id}",
+        "prompt": f"Question {external_id}?",
+        "responses": [
+            {"key": "a", "model": "model-a", "text": f"Answer A to {external_id}"},
+            {"key": "b", "model": "model-b", "text": f"Answer B to {external_id}"},
+        ],
+        "tags": ["safe"],
+    }
+    line.update(overrides)
+    return line
+
+
+def jsonl(*lines) -> io.BytesIO:
+    """A binary stream of JSON Lines; str lines are written as they are."""
+    body = b"".join((ln if isinstance(ln, bytes) else (ln if isinstance(ln, str) else json.dumps(ln)).encode()) + b"\n"
+                    for ln in lines)
+    return io.BytesIO(body)
+
+
+@pytest.fixture
+def labeler(db):
+    return create_user("lena", Role.LABELER, password=PASSWORD)
+
+
+@pytest.fixture
+def lead(db):
+    return create_user("leo", Role.LEAD, password=PASSWORD)
+
+
+@pytest.fixture
+def admin(db):
+    return create_user("ada", Role.ADMIN, password=PASSWORD)
+
+
+@pytest.fixture
+def outsider(db):
+    """Signed up, but holding no role."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user("otto", password=PASSWORD)
+
+
+@pytest.fixture
+def campaign(db):
+    return create_campaign("demo", "Demo campaign", RUBRIC)
