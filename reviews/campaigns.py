@@ -31,9 +31,7 @@ def attach_rubric(campaign: Campaign, definition: dict, *, user=None, note: str 
     with transaction.atomic():
         rubric, _ = Rubric.objects.get_or_create(slug=parsed.slug, defaults={"title": parsed.title})
         if campaign.rubric_id not in (None, rubric.id):
-            raise RubricError(
-                [f"campaign {campaign.slug!r} uses rubric {campaign.rubric.slug!r}, not {parsed.slug!r}"]
-            )
+            raise RubricError([f"campaign {campaign.slug!r} uses rubric {campaign.rubric.slug!r}, not {parsed.slug!r}"])
         latest = rubric.latest_published()
         if latest is not None and latest.definition == parsed.to_json():
             version, created = latest, False

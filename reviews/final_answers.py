@@ -9,10 +9,12 @@ item-level criteria per item. Model labels never count.
 from collections import Counter, defaultdict
 
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
-from reviews.models import Adjudication, Answer, FinalAnswer, Item, Judgment, LabelKind
+from reviews import bulk
+from reviews.models import FinalAnswer, Item
+
+REFRESH_CHUNK = 1000
 
 # A key is (criterion, response_id) for per-response criteria and (criterion, None) per item.
 
@@ -41,97 +43,105 @@ def refresh(campaign, item_ids) -> None:
 
     Items that share a response with one of them are refreshed too.
     """
-    item_ids = set(item_ids)
-    if not item_ids:
-        return
+    item_ids = list(dict.fromkeys(item_ids))
+    # Bounded IN lists: SQLite accepts at most 32,766 parameters in one statement.
+    for start in range(0, len(item_ids), REFRESH_CHUNK):
+        _refresh_chunk(campaign, item_ids[start : start + REFRESH_CHUNK])
+
+
+def _refresh_chunk(campaign, item_ids) -> None:
     k = campaign.settings.overlap_k
     with transaction.atomic():
-        pairs = Item.objects.filter(id__in=item_ids).values_list("response_a_id", "response_b_id")
-        shown = {r for pair in pairs for r in pair}
-        affected_pairs = Item.objects.filter(Q(response_a_id__in=shown) | Q(response_b_id__in=shown)).values_list(
-            "id", "response_a_id", "response_b_id"
-        )
+        shown = {r for pair in bulk.execute_in(PAIRS_SQL, [item_ids]) for r in pair}
+        affected_pairs = bulk.execute_in(AFFECTED_SQL, [shown, shown])
         affected, response_ids = set(), set()
         for item_id, a, b in affected_pairs:
             affected.add(item_id)
             response_ids.update((a, b))
         votes: dict = defaultdict(Counter)
-        human = Answer.objects.filter(judgment__kind=LabelKind.HUMAN)
-        for crit, resp, value, n in (
-            human.filter(response_id__in=response_ids)
-            .values_list("criterion", "response_id", "value")
-            .annotate(n=Count("id"))
-        ):
-            votes[(crit, resp)][value] = n
-        for crit, item_id, value, n in (
-            human.filter(response__isnull=True, judgment__item_id__in=affected)
-            .values_list("criterion", "judgment__item_id", "value")
-            .annotate(n=Count("id"))
-        ):
-            votes[(crit, ("item", item_id))][value] = n
+        for crit, resp, item_id, value, n in bulk.execute_in(VOTES_SQL, [response_ids, affected]):
+            votes[(crit, resp if resp is not None else ("item", item_id))][value] = n
         adjudicated = _latest_adjudicated(
-            [
-                ((crit, resp if resp is not None else ("item", item_id)), value, created_at, adj_id)
-                for crit, resp, item_id, value, created_at, adj_id in Answer.objects.filter(
-                    Q(response_id__in=response_ids) | Q(response__isnull=True, adjudication__item_id__in=affected),
-                    adjudication__isnull=False,
-                ).values_list(
-                    "criterion",
-                    "response_id",
-                    "adjudication__item_id",
-                    "value",
-                    "adjudication__created_at",
-                    "adjudication_id",
-                )
-            ]
+            ((crit, resp if resp is not None else ("item", item_id)), value, created_at, adj_id)
+            for crit, resp, item_id, value, created_at, adj_id in bulk.execute_in(
+                ADJUDICATED_SQL, [response_ids, affected]
+            )
         )
         now = timezone.now()
-        finals = []
+        finals, decided_keys = [], set()
         for key in set(votes) | set(adjudicated):
             decided = decide(votes.get(key, Counter()), adjudicated.get(key), k)
             if decided is None:
                 continue
+            decided_keys.add(key)
             crit, target = key
             item_id = target[1] if isinstance(target, tuple) else None
             finals.append(
-                FinalAnswer(
-                    campaign=campaign,
-                    criterion=crit,
-                    item_id=item_id,
-                    response_id=None if item_id else target,
-                    value=decided[0],
-                    basis=decided[1],
-                    human_votes=sum(votes.get(key, Counter()).values()),
-                    updated_at=now,
+                (
+                    campaign.id,
+                    crit,
+                    item_id,
+                    None if item_id else target,
+                    decided[0],
+                    decided[1],
+                    sum(votes.get(key, Counter()).values()),
+                    now,
                 )
             )
-        FinalAnswer.objects.filter(Q(response_id__in=response_ids) | Q(item_id__in=affected)).delete()
-        FinalAnswer.objects.bulk_create(finals)
-        _refresh_item_flags(affected, votes, adjudicated, {(f.criterion, f.response_id or ("item", f.item_id)) for f in finals})
+        bulk.execute_in(DELETE_BY_RESPONSE_SQL, [response_ids])
+        bulk.execute_in(DELETE_BY_ITEM_SQL, [affected])
+        bulk.insert_rows(FinalAnswer, FINAL_COLUMNS, finals)
+        _refresh_item_flags(affected_pairs, votes, adjudicated, decided_keys)
 
 
-def _refresh_item_flags(item_ids, votes, adjudicated, decided_keys) -> None:
-    asked = set(votes) | set(adjudicated)
-    counts = dict(
-        Judgment.objects.filter(item_id__in=item_ids, kind=LabelKind.HUMAN)
-        .values_list("item_id")
-        .annotate(n=Count("id"))
-        .values_list("item_id", "n")
-    )
-    with_adjudication = set(
-        Adjudication.objects.filter(item_id__in=item_ids).values_list("item_id", flat=True).distinct()
-    )
-    items = list(Item.objects.filter(id__in=item_ids).only("id", "response_a_id", "response_b_id"))
+PAIRS_SQL = "SELECT response_a_id, response_b_id FROM reviews_item WHERE id IN ({0})"
+AFFECTED_SQL = (
+    "SELECT id, response_a_id, response_b_id FROM reviews_item WHERE response_a_id IN ({0}) OR response_b_id IN ({1})"
+)
+# Human votes per (criterion, response) for per-response criteria, per (criterion, item) otherwise.
+# Two index-friendly halves joined by UNION ALL: an OR across them would scan the table.
+# CROSS JOIN makes SQLite start from the item's judgments (not from every answer whose
+# response_id IS NULL); other databases treat it as a plain join.
+VOTES_SQL = (
+    "SELECT a.criterion, a.response_id, NULL, a.value, COUNT(*) FROM reviews_answer a "
+    "JOIN reviews_judgment j ON j.id = a.judgment_id WHERE a.response_id IN ({0}) AND j.kind = 'human' "
+    "GROUP BY a.criterion, a.response_id, a.value "
+    "UNION ALL "
+    "SELECT a.criterion, NULL, j.item_id, a.value, COUNT(*) FROM reviews_judgment j "
+    "CROSS JOIN reviews_answer a WHERE a.judgment_id = j.id AND j.item_id IN ({1}) AND j.kind = 'human' "
+    "AND a.response_id IS NULL GROUP BY a.criterion, j.item_id, a.value"
+)
+ADJUDICATED_SQL = (
+    "SELECT a.criterion, a.response_id, d.item_id, a.value, d.created_at, d.id FROM reviews_answer a "
+    "JOIN reviews_adjudication d ON d.id = a.adjudication_id WHERE a.response_id IN ({0}) "
+    "UNION ALL "
+    "SELECT a.criterion, a.response_id, d.item_id, a.value, d.created_at, d.id FROM reviews_adjudication d "
+    "CROSS JOIN reviews_answer a WHERE a.adjudication_id = d.id AND d.item_id IN ({1}) AND a.response_id IS NULL"
+)
+FLAGS_SQL = (
+    "SELECT i.id, (SELECT COUNT(*) FROM reviews_judgment j WHERE j.item_id = i.id AND j.kind = 'human'), "
+    "EXISTS (SELECT 1 FROM reviews_adjudication d WHERE d.item_id = i.id) FROM reviews_item i WHERE i.id IN ({0})"
+)
+DELETE_BY_RESPONSE_SQL = "DELETE FROM reviews_finalanswer WHERE response_id IN ({0})"
+DELETE_BY_ITEM_SQL = "DELETE FROM reviews_finalanswer WHERE item_id IN ({0})"
+FINAL_COLUMNS = ["campaign_id", "criterion", "item_id", "response_id", "value", "basis", "human_votes", "updated_at"]
+
+
+def _refresh_item_flags(item_pairs, votes, adjudicated, decided_keys) -> None:
+    """Set resolved / adjudicated / human_judgments on items given as (id, response_a_id, response_b_id)."""
+    flags = {
+        item_id: (n_human, bool(has_adjudication))
+        for item_id, n_human, has_adjudication in bulk.execute_in(
+            FLAGS_SQL, [[item_id for item_id, _, _ in item_pairs]]
+        )
+    }
     by_target = defaultdict(set)
-    for crit, target in asked:
+    for crit, target in set(votes) | set(adjudicated):
         by_target[target].add(crit)
-    for item in items:
-        keys = {
-            (crit, target)
-            for target in (item.response_a_id, item.response_b_id, ("item", item.id))
-            for crit in by_target.get(target, ())
-        }
-        item.resolved = bool(keys) and keys <= decided_keys
-        item.adjudicated = item.id in with_adjudication
-        item.human_judgments = counts.get(item.id, 0)
-    Item.objects.bulk_update(items, ["resolved", "adjudicated", "human_judgments"], batch_size=500)
+    rows = []
+    for item_id, a, b in item_pairs:
+        keys = {(crit, target) for target in (a, b, ("item", item_id)) for crit in by_target.get(target, ())}
+        resolved = bool(keys) and keys <= decided_keys
+        n_human, has_adjudication = flags[item_id]
+        rows.append((resolved, has_adjudication, n_human, item_id))
+    bulk.update_rows(Item, ["resolved", "adjudicated", "human_judgments"], rows)

@@ -1,14 +1,14 @@
 """Pool import (FORMATS.md section 1): streamed, validated line by line, all or nothing."""
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import orjson
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
-from reviews import final_answers
+from reviews import bulk, final_answers
 from reviews.exceptions import ImportFailed
 from reviews.models import (
     Adjudication,
@@ -23,6 +23,7 @@ from reviews.models import (
     Source,
 )
 from reviews.pool_format import LineError, LineIn, parse_line
+from reviews.roles import role_of
 
 MAX_REPORTED_ERRORS = 200
 
@@ -41,6 +42,10 @@ class ImportReport:
         self.error_count += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(message)
+
+    def counts(self) -> dict:
+        keys = ("lines", "created", "skipped", "conflicts", "labels", "error_count")
+        return {key: getattr(self, key) for key in keys}
 
     @property
     def ok(self) -> bool:
@@ -85,6 +90,9 @@ class PoolImporter:
         self.batch_size = django_settings.REVIEWS_IMPORT_BATCH_SIZE
         self.max_line_bytes = django_settings.REVIEWS_IMPORT_MAX_LINE_BYTES
         self._annotators: dict[str, int] = {}
+        self.actor_id = getattr(actor, "id", None)
+        actor_role = role_of(actor) if actor is not None else None
+        self.role = actor_role.value if actor_role else ""
 
     def run(self, stream) -> ImportReport:
         """Import a binary stream of JSON Lines; raise ImportFailed (nothing written) on any error."""
@@ -106,6 +114,15 @@ class PoolImporter:
                     self.report.add_error("the file is empty: no items to import")
                 if not self.report.ok:
                     raise ImportFailed(self.report)
+                FeedbackEvent.objects.create(
+                    campaign=self.campaign,
+                    actor_id=self.actor_id,
+                    role=self.role,
+                    action=FeedbackEvent.Action.IMPORTED,
+                    feedback={"source": self.source_name, **self.report.counts()},
+                    rubric_version=self.rubric_version,
+                    settings_version=self.settings_version,
+                )
         except ImportFailed:
             self.report.created = 0
             self.report.labels = 0
@@ -126,8 +143,8 @@ class PoolImporter:
             self.report.add_error(f"line {number}: not valid UTF-8 (byte {exc.start}: {exc.reason})")
             return None
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
             self.report.add_error(f"line {number}: invalid JSON: {exc.msg} (column {exc.colno})")
             return None
         try:
@@ -146,8 +163,10 @@ class PoolImporter:
     def _write(self, batch: list[tuple[int, LineIn]]) -> None:
         campaign = self.campaign
         existing_items = dict(
-            Item.objects.filter(campaign=campaign, external_id__in={line.external_id for _, line in batch}).values_list(
-                "external_id", "content_hash"
+            bulk.execute_in(
+                "SELECT external_id, content_hash FROM reviews_item WHERE campaign_id IN ({0}) "
+                "AND external_id IN ({1})",
+                [[campaign.id], {line.external_id for _, line in batch}],
             )
         )
         fresh: list[tuple[int, LineIn]] = []
@@ -162,76 +181,96 @@ class PoolImporter:
                 self._conflict(number, f"external_id {line.external_id!r} is already imported with different content")
         if not fresh:
             return
+        prompts = self._write_prompts(fresh)
+        responses = self._write_responses(fresh, prompts)
 
-        prompts = {
-            p.external_id: p
-            for p in Prompt.objects.filter(
-                campaign=campaign, external_id__in={line.prompt_id for _, line in fresh}
-            ).only("id", "external_id", "content_hash")
-        }
-        new_prompts = []
-        for number, line in fresh:
-            prompt = prompts.get(line.prompt_id)
-            if prompt is None:
-                prompt = Prompt(
-                    campaign=campaign,
-                    external_id=line.prompt_id,
-                    content=line.prompt,
-                    text=line.prompt_text,
-                    content_hash=line.prompt_hash,
+        now = timezone.now()
+        item_ids = bulk.reserve_ids(Item, len(fresh))
+        item_rows = []
+        for item_id, (_, line) in zip(item_ids, fresh, strict=True):
+            prompt_pk = prompts[line.prompt_id][0]
+            a, b = (responses[(prompt_pk, r.key)][0] for r in line.responses)
+            item_rows.append(
+                (
+                    item_id,
+                    campaign.id,
+                    line.external_id,
+                    prompt_pk,
+                    a,
+                    b,
+                    line.risk_prior,
+                    line.tags,
+                    line.metadata,
+                    line.content_hash,
+                    now,
+                    False,
+                    False,
+                    0,
+                    False,
+                    False,
+                    False,
                 )
-                prompts[line.prompt_id] = prompt
-                new_prompts.append(prompt)
-            elif prompt.content_hash != line.prompt_hash:
-                self._conflict(number, f"prompt_id {line.prompt_id!r} already has a different prompt")
-        Prompt.objects.bulk_create(new_prompts)
+            )
+        bulk.insert_rows(Item, ITEM_COLUMNS, item_rows)
+        self.report.created += len(item_rows)
+        labeled = self._write_labels(fresh, item_ids, responses, prompts, now)
+        if labeled:
+            final_answers.refresh(campaign, labeled)
 
-        prompt_ids = {prompts[line.prompt_id].id for _, line in fresh}
-        responses = {
-            (r.prompt_id, r.key): r
-            for r in Response.objects.filter(prompt_id__in=prompt_ids).only("id", "prompt_id", "key", "model", "text")
+    def _write_prompts(self, fresh) -> dict[str, tuple[int, str]]:
+        """Prompt external id -> (pk, content hash), inserting the new ones."""
+        prompts = {
+            ext: (pk, digest)
+            for pk, ext, digest in bulk.execute_in(
+                "SELECT id, external_id, content_hash FROM reviews_prompt WHERE campaign_id IN ({0}) "
+                "AND external_id IN ({1})",
+                [[self.campaign.id], {line.prompt_id for _, line in fresh}],
+            )
         }
-        new_responses = []
+        new = []
         for number, line in fresh:
-            prompt_pk = prompts[line.prompt_id].id
+            known = prompts.get(line.prompt_id)
+            if known is None:
+                prompts[line.prompt_id] = (None, line.prompt_hash)
+                new.append(line)
+            elif known[1] != line.prompt_hash:
+                self._conflict(number, f"prompt_id {line.prompt_id!r} already has a different prompt")
+        rows = []
+        for pk, line in zip(bulk.reserve_ids(Prompt, len(new)), new, strict=True):
+            prompts[line.prompt_id] = (pk, line.prompt_hash)
+            rows.append((pk, self.campaign.id, line.prompt_id, line.prompt, line.prompt_text, line.prompt_hash))
+        bulk.insert_rows(Prompt, ["id", "campaign_id", "external_id", "content", "text", "content_hash"], rows)
+        return prompts
+
+    def _write_responses(self, fresh, prompts) -> dict[tuple[int, str], tuple]:
+        """(prompt pk, key) -> (pk, model, text), inserting the new ones."""
+        responses = {
+            (prompt_pk, key): (pk, model, text)
+            for pk, prompt_pk, key, model, text in bulk.execute_in(
+                "SELECT id, prompt_id, key, model, text FROM reviews_response WHERE prompt_id IN ({0})",
+                [{prompts[line.prompt_id][0] for _, line in fresh}],
+            )
+        }
+        new = []
+        for number, line in fresh:
+            prompt_pk = prompts[line.prompt_id][0]
             for resp in line.responses:
-                stored = responses.get((prompt_pk, resp.key))
-                if stored is None:
-                    stored = Response(prompt_id=prompt_pk, key=resp.key, model=resp.model, text=resp.text)
-                    responses[(prompt_pk, resp.key)] = stored
-                    new_responses.append(stored)
-                elif stored.model != resp.model or stored.text != resp.text:
+                known = responses.get((prompt_pk, resp.key))
+                if known is None:
+                    responses[(prompt_pk, resp.key)] = (None, resp.model, resp.text)
+                    new.append((prompt_pk, resp))
+                elif known[1] != resp.model or known[2] != resp.text:
                     self._conflict(
                         number,
                         f"response {resp.key!r} of prompt {line.prompt_id!r} is already imported with a different "
                         "model or text",
                     )
-        Response.objects.bulk_create(new_responses)
-
-        now = timezone.now()
-        items = []
-        for _, line in fresh:
-            prompt_pk = prompts[line.prompt_id].id
-            a, b = (responses[(prompt_pk, r.key)] for r in line.responses)
-            items.append(
-                Item(
-                    campaign=campaign,
-                    external_id=line.external_id,
-                    prompt_id=prompt_pk,
-                    response_a=a,
-                    response_b=b,
-                    risk_prior=line.risk_prior,
-                    tags=line.tags,
-                    metadata=line.metadata,
-                    content_hash=line.content_hash,
-                    created_at=now,
-                )
-            )
-        Item.objects.bulk_create(items)
-        self.report.created += len(items)
-        labeled = self._write_labels(fresh, items, responses, prompts, now)
-        if labeled:
-            final_answers.refresh(campaign, labeled)
+        rows = []
+        for pk, (prompt_pk, resp) in zip(bulk.reserve_ids(Response, len(new)), new, strict=True):
+            responses[(prompt_pk, resp.key)] = (pk, resp.model, resp.text)
+            rows.append((pk, prompt_pk, resp.key, resp.model, resp.text))
+        bulk.insert_rows(Response, ["id", "prompt_id", "key", "model", "text"], rows)
+        return responses
 
     def _annotator(self, name: str) -> int:
         pk = self._annotators.get(name)
@@ -240,75 +279,141 @@ class PoolImporter:
             self._annotators[name] = pk
         return pk
 
-    def _write_labels(self, fresh, items, responses, prompts, now) -> list[int]:
+    def _write_labels(self, fresh, item_ids, responses, prompts, now) -> list[int]:
         """Store the lines' labels as judgments, adjudications and answers; return the labeled items."""
-        judgments, adjudications, pending_answers, events = [], [], [], []
-        for (_, line), item in zip(fresh, items, strict=True):
+        groups = []  # (item_id, prompt_pk, annotator, kind, labels)
+        for item_id, (_, line) in zip(item_ids, fresh, strict=True):
+            by_annotator: dict[tuple[str, str], list] = defaultdict(list)
+            for label in line.labels:
+                by_annotator[(label.annotator, label.kind)].append(label)
+            prompt_pk = prompts[line.prompt_id][0]
+            groups.extend((item_id, prompt_pk, name, kind, labels) for (name, kind), labels in by_annotator.items())
+        n_leads = sum(1 for g in groups if g[3] == "lead")
+        judgment_ids = iter(bulk.reserve_ids(Judgment, len(groups) - n_leads))
+        adjudication_ids = iter(bulk.reserve_ids(Adjudication, n_leads))
+        rubric_id, settings_id = self.rubric_version.id if groups else None, self.settings_version.id
+        judgments, adjudications, answers = [], [], []
+        for item_id, prompt_pk, name, kind, labels in groups:
+            created = min((lb.created_at for lb in labels if lb.created_at), default=now)
+            rationale = "\n\n".join(dict.fromkeys(lb.rationale for lb in labels if lb.rationale))
+            annotator = self._annotator(name)
+            if kind == "lead":
+                parent = next(adjudication_ids)
+                adjudications.append(
+                    (parent, item_id, annotator, Source.IMPORT, rationale, False, "", rubric_id, settings_id, created)
+                )
+            else:
+                parent = next(judgment_ids)
+                confidences = [lb.confidence for lb in labels if lb.confidence is not None]
+                judgments.append(
+                    (
+                        parent,
+                        item_id,
+                        annotator,
+                        LabelKind.HUMAN if kind == "human" else LabelKind.MODEL,
+                        Source.IMPORT,
+                        sum(confidences) / len(confidences) if confidences else None,
+                        rationale,
+                        rubric_id,
+                        settings_id,
+                        created,
+                    )
+                )
+            for label in labels:
+                response = responses[(prompt_pk, label.response)][0] if label.response else None
+                answers.append(
+                    (
+                        None if kind == "lead" else parent,
+                        parent if kind == "lead" else None,
+                        label.criterion,
+                        response,
+                        label.value,
+                        label.confidence,
+                    )
+                )
+        bulk.insert_rows(Judgment, JUDGMENT_COLUMNS, judgments)
+        bulk.insert_rows(Adjudication, ADJUDICATION_COLUMNS, adjudications)
+        bulk.insert_rows(
+            Answer, ["judgment_id", "adjudication_id", "criterion", "response_id", "value", "confidence"], answers
+        )
+        # Labels are human feedback entering the system: one event per labeled item.
+        events, labeled = [], []
+        for item_id, (_, line) in zip(item_ids, fresh, strict=True):
             if not line.labels:
                 continue
-            prompt_pk = prompts[line.prompt_id].id
-            groups: dict[tuple[str, str], list] = defaultdict(list)
-            for label in line.labels:
-                groups[(label.annotator, label.kind)].append(label)
-            for (name, kind), labels in groups.items():
-                created = min((lb.created_at for lb in labels if lb.created_at), default=now)
-                rationale = "\n\n".join(dict.fromkeys(lb.rationale for lb in labels if lb.rationale))
-                if kind == "lead":
-                    parent = Adjudication(
-                        item=item,
-                        lead_id=self._annotator(name),
-                        source=Source.IMPORT,
-                        rationale=rationale,
-                        rubric_version=self.rubric_version,
-                        settings_version=self.settings_version,
-                        created_at=created,
-                    )
-                    adjudications.append(parent)
-                else:
-                    confidences = [lb.confidence for lb in labels if lb.confidence is not None]
-                    parent = Judgment(
-                        item=item,
-                        annotator_id=self._annotator(name),
-                        kind=LabelKind.HUMAN if kind == "human" else LabelKind.MODEL,
-                        source=Source.IMPORT,
-                        confidence=sum(confidences) / len(confidences) if confidences else None,
-                        rationale=rationale,
-                        rubric_version=self.rubric_version,
-                        settings_version=self.settings_version,
-                        created_at=created,
-                    )
-                    judgments.append(parent)
-                for label in labels:
-                    response = responses[(prompt_pk, label.response)] if label.response else None
-                    pending_answers.append((parent, kind == "lead", label, response))
             self.report.labels += len(line.labels)
+            labeled.append(item_id)
             events.append(
-                FeedbackEvent(
-                    campaign=self.campaign,
-                    item=item,
-                    actor=self.actor,
-                    action=FeedbackEvent.Action.IMPORTED,
-                    feedback={"labels": len(line.labels), "source": self.source_name},
-                    rubric_version=self.rubric_version,
-                    settings_version=self.settings_version,
-                    created_at=now,
+                (
+                    self.campaign.id,
+                    item_id,
+                    self.actor_id,
+                    self.role,
+                    FeedbackEvent.Action.IMPORTED,
+                    {"labels": len(line.labels), "source": self.source_name},
+                    rubric_id,
+                    settings_id,
+                    now,
                 )
             )
-        Judgment.objects.bulk_create(judgments)
-        Adjudication.objects.bulk_create(adjudications)
-        Answer.objects.bulk_create(
-            Answer(
-                judgment=None if is_lead else parent,
-                adjudication=parent if is_lead else None,
-                criterion=label.criterion,
-                response=response,
-                value=label.value,
-                confidence=label.confidence,
-            )
-            for parent, is_lead, label, response in pending_answers
-        )
-        FeedbackEvent.objects.bulk_create(events)
-        return [item.id for (_, line), item in zip(fresh, items, strict=True) if line.labels]
+        bulk.insert_rows(FeedbackEvent, EVENT_COLUMNS, events)
+        return labeled
+
+
+ITEM_COLUMNS = [
+    "id",
+    "campaign_id",
+    "external_id",
+    "prompt_id",
+    "response_a_id",
+    "response_b_id",
+    "risk_prior",
+    "tags",
+    "metadata",
+    "content_hash",
+    "created_at",
+    "excluded",
+    "is_gold",
+    "human_judgments",
+    "resolved",
+    "adjudicated",
+    "escalated",
+]
+JUDGMENT_COLUMNS = [
+    "id",
+    "item_id",
+    "annotator_id",
+    "kind",
+    "source",
+    "confidence",
+    "rationale",
+    "rubric_version_id",
+    "settings_version_id",
+    "created_at",
+]
+ADJUDICATION_COLUMNS = [
+    "id",
+    "item_id",
+    "lead_id",
+    "source",
+    "rationale",
+    "rubric_ambiguous",
+    "ambiguity_note",
+    "rubric_version_id",
+    "settings_version_id",
+    "created_at",
+]
+EVENT_COLUMNS = [
+    "campaign_id",
+    "item_id",
+    "actor_id",
+    "role",
+    "action",
+    "feedback",
+    "rubric_version_id",
+    "settings_version_id",
+    "created_at",
+]
 
 
 def import_pool(campaign, stream, **kwargs) -> ImportReport:

@@ -1,9 +1,10 @@
 """Validation of one pool-import line (FORMATS.md section 1): pure, no database access."""
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import orjson
 
 from reviews.rubric import RubricDefinition
 
@@ -58,12 +59,13 @@ class LineIn:
     content_hash: str = ""
 
 
-def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def canonical_json(value) -> bytes:
+    """Compact JSON with sorted keys: equal content gives equal bytes, whatever the key order."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def sha256_hex(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
 def prompt_text(prompt) -> str:
@@ -87,7 +89,7 @@ def _check_prompt(prompt, errors: list[str]):
             errors.append("prompt: a chat transcript must have at least one turn")
         for i, turn in enumerate(prompt):
             if not isinstance(turn, dict) or set(turn) != {"role", "content"}:
-                errors.append(f"prompt[{i}]: expected {{\"role\", \"content\"}}")
+                errors.append(f'prompt[{i}]: expected {{"role", "content"}}')
             elif turn["role"] not in CHAT_ROLES:
                 errors.append(f"prompt[{i}].role: expected one of {', '.join(CHAT_ROLES)}, got {turn['role']!r}")
             elif not isinstance(turn["content"], str):
@@ -193,8 +195,14 @@ def _check_label(i, raw, rubric: RubricDefinition | None, keys, errors) -> Label
         if created_at.tzinfo is None:
             created_at = created_at.replace(tzinfo=UTC)
     return LabelIn(
-        annotator, kind, slug, response, value,
-        None if confidence is None else float(confidence), rationale, created_at,
+        annotator,
+        kind,
+        slug,
+        response,
+        value,
+        None if confidence is None else float(confidence),
+        rationale,
+        created_at,
     )
 
 
@@ -257,7 +265,8 @@ def parse_line(obj, rubric: RubricDefinition | None) -> LineIn:
     if errors:
         raise LineError(errors)
     text = prompt_text(prompt)
-    prompt_hash = sha256_text(canonical_json(prompt))
+    # FORMATS.md: the default prompt_id is the SHA-256 of the prompt text (of its canonical JSON for a transcript).
+    prompt_hash = sha256_hex(prompt if isinstance(prompt, str) else canonical_json(prompt))
     return LineIn(
         external_id=external_id,
         prompt_id=prompt_id or prompt_hash,
@@ -269,5 +278,5 @@ def parse_line(obj, rubric: RubricDefinition | None) -> LineIn:
         tags=tags,
         metadata=metadata,
         labels=labels,
-        content_hash=sha256_text(canonical_json(obj)),
+        content_hash=sha256_hex(canonical_json(obj)),
     )

@@ -74,8 +74,7 @@ class Criterion:
             data["per_response"] = self.per_response
         if self.kind == "choice":
             data["options"] = [
-                {"value": o.value, "label": o.label, **({"risk": True} if o.risk else {})}
-                for o in self.options
+                {"value": o.value, "label": o.label, **({"risk": True} if o.risk else {})} for o in self.options
             ]
         if self.kind == "scale":
             data["min"], data["max"] = self.min, self.max

@@ -54,9 +54,7 @@ def campaign_status(campaign) -> dict:
         "model_labels": Answer.objects.filter(
             judgment__item__campaign=campaign, judgment__kind=LabelKind.MODEL
         ).count(),
-        "adjudicated_responses": Answer.objects.filter(
-            adjudication__item__campaign=campaign, response__isnull=False
-        )
+        "adjudicated_responses": Answer.objects.filter(adjudication__item__campaign=campaign, response__isnull=False)
         .values("response_id")
         .distinct()
         .count(),

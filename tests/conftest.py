@@ -60,8 +60,10 @@ def pool_line(external_id="item-1", **overrides) -> dict:
 
 def jsonl(*lines) -> io.BytesIO:
     """A binary stream of JSON Lines; str lines are written as they are."""
-    body = b"".join((ln if isinstance(ln, bytes) else (ln if isinstance(ln, str) else json.dumps(ln)).encode()) + b"\n"
-                    for ln in lines)
+    body = b"".join(
+        (ln if isinstance(ln, bytes) else (ln if isinstance(ln, str) else json.dumps(ln)).encode()) + b"\n"
+        for ln in lines
+    )
     return io.BytesIO(body)
 
 

@@ -48,8 +48,10 @@ POSTGRES_REVERSE = [
 
 def _run(statements_by_vendor):
     def run(apps, schema_editor):
-        for sql in statements_by_vendor.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql)
+        # A plain cursor: the schema editor would read the '%' of plpgsql's RAISE as a placeholder.
+        with schema_editor.connection.cursor() as cursor:
+            for sql in statements_by_vendor.get(schema_editor.connection.vendor, []):
+                cursor.execute(sql)
 
     return run
 

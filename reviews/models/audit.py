@@ -28,25 +28,31 @@ class FeedbackEvent(AppendOnlyModel):
         SETTINGS_CHANGED = "settings_changed", "Campaign settings changed"
         RUBRIC_PUBLISHED = "rubric_published", "Rubric version published"
 
-    campaign = models.ForeignKey("reviews.Campaign", on_delete=models.PROTECT, related_name="feedback_events")
-    item = models.ForeignKey("reviews.Item", null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    # The composite indexes below serve campaign and item lookups; the log is write-heavy,
+    # so rarely queried references carry no index of their own.
+    campaign = models.ForeignKey(
+        "reviews.Campaign", on_delete=models.PROTECT, related_name="feedback_events", db_index=False
+    )
+    item = models.ForeignKey(
+        "reviews.Item", null=True, blank=True, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     annotator = models.ForeignKey(
-        "reviews.Annotator", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "reviews.Annotator", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     role = models.CharField(max_length=16, blank=True)
     action = models.CharField(max_length=32, choices=Action.choices)
     feedback = models.JSONField(default=dict)
     rubric_version = models.ForeignKey(
-        "reviews.RubricVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "reviews.RubricVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     settings_version = models.ForeignKey(
-        "reviews.CampaignSettings", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "reviews.CampaignSettings", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     scoring_run = models.ForeignKey(
-        "reviews.ScoringRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "reviews.ScoringRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -83,6 +89,9 @@ class ScoringRun(models.Model):
     class Meta:
         indexes = [models.Index(fields=["campaign", "-requested_at"], name="scoringrun_recent")]
 
+    def __str__(self):
+        return f"{self.campaign} run {self.pk} ({self.status})"
+
 
 class ItemScore(models.Model):
     """An item's utility terms under one scoring run (the campaign's current run is in force)."""
@@ -101,6 +110,9 @@ class ItemScore(models.Model):
         constraints = [models.UniqueConstraint(fields=["run", "item"], name="itemscore_unique")]
         indexes = [models.Index(fields=["run", "-utility"], name="itemscore_queue_order")]
 
+    def __str__(self):
+        return f"item {self.item_id} in run {self.run_id}: u={self.utility:.3f}"
+
 
 class MetricSnapshot(models.Model):
     campaign = models.ForeignKey("reviews.Campaign", on_delete=models.CASCADE, related_name="metric_snapshots")
@@ -112,6 +124,9 @@ class MetricSnapshot(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["campaign", "name", "slice", "computed_at"], name="metric_series")]
+
+    def __str__(self):
+        return f"{self.name}[{self.slice}] = {self.value}"
 
 
 class DatasetVersion(AppendOnlyModel):

@@ -53,20 +53,10 @@ class RubricVersion(models.Model):
     published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["rubric", "number"], name="rubricversion_unique_number")
-        ]
+        constraints = [models.UniqueConstraint(fields=["rubric", "number"], name="rubricversion_unique_number")]
 
     def __str__(self):
         return f"{self.rubric.slug} v{self.number}"
-
-    @property
-    def is_published(self) -> bool:
-        return self.published_at is not None
-
-    @cached_property
-    def parsed(self) -> RubricDefinition:
-        return parse_rubric(self.definition)
 
     def save(self, *args, **kwargs):
         # A database trigger enforces the same rule for any UPDATE (see migration 0002).
@@ -79,13 +69,19 @@ class RubricVersion(models.Model):
             raise ImmutableError(f"{self} is published and cannot be deleted")
         return super().delete(*args, **kwargs)
 
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    @cached_property
+    def parsed(self) -> RubricDefinition:
+        return parse_rubric(self.definition)
+
 
 class Campaign(models.Model):
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
-    rubric = models.ForeignKey(
-        Rubric, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns"
-    )
+    rubric = models.ForeignKey(Rubric, null=True, blank=True, on_delete=models.PROTECT, related_name="campaigns")
     created_at = models.DateTimeField(default=timezone.now)
     # The scoring run whose scores are in force; switched only when a run commits.
     scoring_run = models.ForeignKey(
@@ -173,7 +169,9 @@ class CampaignSettings(AppendOnlyModel):
             models.CheckConstraint(
                 condition=models.Q(audit_share__gte=0, audit_share__lte=1), name="settings_audit_share_0_1"
             ),
-            models.CheckConstraint(condition=models.Q(gold_rate__gte=0, gold_rate__lte=1), name="settings_gold_rate_0_1"),
+            models.CheckConstraint(
+                condition=models.Q(gold_rate__gte=0, gold_rate__lte=1), name="settings_gold_rate_0_1"
+            ),
             models.CheckConstraint(condition=models.Q(overlap_k__gte=1), name="settings_overlap_k_positive"),
             models.CheckConstraint(
                 condition=models.Q(lambda_risk__gte=0, lambda_uncertainty__gte=0, lambda_diversity__gte=0),

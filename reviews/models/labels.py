@@ -55,11 +55,14 @@ class Assignment(models.Model):
         ]
         indexes = [models.Index(fields=["item", "status", "expires_at"], name="assignment_live_lookup")]
 
+    def __str__(self):
+        return f"lease of item {self.item_id} to user {self.user_id} ({self.status})"
+
 
 class Judgment(models.Model):
     """One annotator's answers for one item (answers are rows of `Answer`)."""
 
-    item = models.ForeignKey("reviews.Item", on_delete=models.CASCADE, related_name="judgments")
+    item = models.ForeignKey("reviews.Item", on_delete=models.CASCADE, related_name="judgments", db_index=False)
     annotator = models.ForeignKey("reviews.Annotator", on_delete=models.PROTECT, related_name="judgments")
     kind = models.CharField(max_length=8, choices=LabelKind.choices, default=LabelKind.HUMAN)
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.APP)
@@ -74,9 +77,11 @@ class Judgment(models.Model):
         "reviews.Response", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     rubric_version = models.ForeignKey("reviews.RubricVersion", on_delete=models.PROTECT, related_name="+")
-    settings_version = models.ForeignKey("reviews.CampaignSettings", on_delete=models.PROTECT, related_name="+")
+    settings_version = models.ForeignKey(
+        "reviews.CampaignSettings", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     scoring_run = models.ForeignKey(
-        "reviews.ScoringRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "reviews.ScoringRun", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -88,6 +93,9 @@ class Judgment(models.Model):
                 name="judgment_confidence_0_1",
             ),
         ]
+
+    def __str__(self):
+        return f"judgment {self.pk} of item {self.item_id} by annotator {self.annotator_id}"
 
 
 class Escalation(models.Model):
@@ -130,6 +138,9 @@ class Escalation(models.Model):
             models.Index(fields=["campaign", "status", "-severity", "created_at"], name="escalation_queue"),
         ]
 
+    def __str__(self):
+        return f"escalation {self.uid} of item {self.item_id} ({self.status})"
+
 
 class Adjudication(models.Model):
     """A lead's final answers for an item; a revision is a new row (history kept)."""
@@ -147,13 +158,19 @@ class Adjudication(models.Model):
     settings_version = models.ForeignKey("reviews.CampaignSettings", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self):
+        return f"adjudication {self.pk} of item {self.item_id}"
+
 
 class Answer(models.Model):
     """One answer to one criterion (for one response when the criterion is per response)."""
 
-    judgment = models.ForeignKey(Judgment, null=True, blank=True, on_delete=models.CASCADE, related_name="answers")
+    # Looked up through the unique indexes below, which start with these columns.
+    judgment = models.ForeignKey(
+        Judgment, null=True, blank=True, on_delete=models.CASCADE, related_name="answers", db_index=False
+    )
     adjudication = models.ForeignKey(
-        Adjudication, null=True, blank=True, on_delete=models.CASCADE, related_name="answers"
+        Adjudication, null=True, blank=True, on_delete=models.CASCADE, related_name="answers", db_index=False
     )
     criterion = models.CharField(max_length=100)
     response = models.ForeignKey(
@@ -175,9 +192,7 @@ class Answer(models.Model):
             ),
             # One answer per criterion (and response) within a judgment or an adjudication.
             models.UniqueConstraint(
-                fields=["judgment", "criterion", "response"],
-                condition=models.Q(judgment__isnull=False, response__isnull=False),
-                name="answer_unique_judgment_response",
+                fields=["judgment", "criterion", "response"], name="answer_unique_judgment_response"
             ),
             models.UniqueConstraint(
                 fields=["judgment", "criterion"],
@@ -185,9 +200,7 @@ class Answer(models.Model):
                 name="answer_unique_judgment_item",
             ),
             models.UniqueConstraint(
-                fields=["adjudication", "criterion", "response"],
-                condition=models.Q(adjudication__isnull=False, response__isnull=False),
-                name="answer_unique_adjudication_response",
+                fields=["adjudication", "criterion", "response"], name="answer_unique_adjudication_response"
             ),
             models.UniqueConstraint(
                 fields=["adjudication", "criterion"],
@@ -195,6 +208,9 @@ class Answer(models.Model):
                 name="answer_unique_adjudication_item",
             ),
         ]
+
+    def __str__(self):
+        return f"{self.criterion}={self.value}"
 
 
 class FinalAnswer(models.Model):
@@ -207,9 +223,17 @@ class FinalAnswer(models.Model):
     campaign = models.ForeignKey("reviews.Campaign", on_delete=models.CASCADE, related_name="final_answers")
     criterion = models.CharField(max_length=100)
     # Exactly one of item (item-level criteria) and response (per-response criteria).
-    item = models.ForeignKey("reviews.Item", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # Looked up through the partial unique indexes below.
+    item = models.ForeignKey(
+        "reviews.Item", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     response = models.ForeignKey(
-        "reviews.Response", null=True, blank=True, on_delete=models.CASCADE, related_name="final_answers"
+        "reviews.Response",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="final_answers",
+        db_index=False,
     )
     value = models.CharField(max_length=255)
     basis = models.CharField(max_length=16, choices=Basis.choices)
@@ -234,3 +258,6 @@ class FinalAnswer(models.Model):
                 name="finalanswer_unique_response",
             ),
         ]
+
+    def __str__(self):
+        return f"{self.criterion}={self.value} ({self.basis})"
