@@ -140,7 +140,7 @@ class PoolImporter:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            self.report.add_error(f"line {number}: not valid UTF-8 (byte {exc.start}: {exc.reason})")
+            self.report.add_error(f"line {number}: not valid UTF-8 ({exc.reason} at byte offset {exc.start})")
             return None
         try:
             obj = orjson.loads(text)
