@@ -1,0 +1,157 @@
+"""scoring/ pure functions, checked against values computed by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from scoring import features
+from scoring.diversity import greedy_farthest_first, min_cosine_distance, representatives
+from scoring.models import (
+    MIN_LABELS,
+    binary_entropy,
+    noisy_or,
+    posterior_uncertainty,
+    train_bradley_terry,
+    train_risk,
+)
+from scoring.selection import Weights, select_active, utility
+
+
+def test_noisy_or_combines_the_prior_and_the_model():
+    assert noisy_or(np.array([0.2, 0.0, 1.0]), np.array([0.5, 0.3, 0.0])) == pytest.approx([0.6, 0.3, 1.0])
+
+
+def test_binary_entropy_in_bits():
+    assert binary_entropy(np.array([0.0, 0.5, 1.0, 0.25])) == pytest.approx([0.0, 1.0, 0.0, 0.811278], abs=1e-6)
+
+
+def test_posterior_uncertainty_falls_with_agreement_and_rises_with_a_split():
+    n_a, n_b, prior = np.array([2.0, 1.0, 0.0, 0.5, 3.0]), np.array([0.0, 1.0, 0.0, 0.5, 0.0]), np.full(5, 0.5)
+    h = posterior_uncertainty(n_a, n_b, prior)
+    # p̂ = (2 + 2·0.5) / (2 + 0 + 2) = 0.75 → H = 0.8113; a 1-1 split or a tie → p̂ = 0.5 → 1 bit; 3-0 → 0.8 → 0.7219.
+    assert h == pytest.approx([0.811278, 1.0, 1.0, 1.0, 0.721928], abs=1e-6)
+    # An untrained prior of 0.9 and no votes: H(0.9) = 0.469.
+    assert posterior_uncertainty(np.zeros(1), np.zeros(1), np.array([0.9])) == pytest.approx([0.468996], abs=1e-6)
+
+
+def test_min_cosine_distance_against_references():
+    e = np.array([[1.0, 0.0], [0.6, 0.8], [-1.0, 0.0]])
+    refs = np.array([[1.0, 0.0]])
+    assert min_cosine_distance(e, refs) == pytest.approx([0.0, 0.4, 1.0])  # 1 − (−1) = 2, clipped to 1
+    assert min_cosine_distance(e, np.zeros((0, 2))) == pytest.approx([1.0, 1.0, 1.0])
+    two = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert min_cosine_distance(np.array([[0.6, 0.8]]), two) == pytest.approx([0.2])
+
+
+def test_representatives_are_bounded_and_seeded():
+    rows = np.arange(20, dtype=float).reshape(10, 2)
+    assert representatives(rows, 50, np.random.default_rng(0)) is rows
+    a = representatives(rows, 4, np.random.default_rng(1))
+    assert a.shape == (4, 2)
+    assert np.array_equal(a, representatives(rows, 4, np.random.default_rng(1)))
+
+
+def test_greedy_farthest_first_skips_a_near_duplicate():
+    e = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    base = np.array([0.5, 0.5, 0.4])
+    order, d_at_pick = greedy_farthest_first(base, 1.0, np.ones(3), e, 2)
+    # Pick A (0.5 + 1); then A' has d = 0 (score 0.5) and B keeps d = 1 (score 1.4).
+    assert order.tolist() == [0, 2]
+    assert d_at_pick.tolist() == [1.0, 1.0]
+    order, _ = greedy_farthest_first(base, 0.0, np.ones(3), e, 3)
+    assert order.tolist() == [0, 1, 2]
+
+
+def test_utility_weights_each_term():
+    u = utility(np.array([0.5]), np.array([0.25]), np.array([1.0]), Weights(1.0, 2.0, 0.5))
+    assert u == pytest.approx([0.5 + 0.5 + 0.5])
+
+
+def test_select_active_spends_the_slots_with_an_audit_share():
+    r = np.linspace(0.9, 0.0, 10)  # item 0 best
+    zeros = np.zeros(10)
+    e = np.eye(10)
+    eligible = np.ones(10, dtype=bool)
+    eligible[1] = False  # e.g. already escalated
+    sel = select_active(r, zeros, zeros, e, eligible, 5, Weights(1, 1, 0), 0.2, np.random.default_rng(3))
+    assert sel.selected.sum() == 5
+    assert not sel.selected[1]
+    util = np.flatnonzero(sel.selected & ~sel.audit)
+    assert sorted(util.tolist()) == [0, 2, 3, 4]  # the four best eligible by utility
+    assert sel.probability[util] == pytest.approx([1, 1, 1, 1])
+    (audit,) = np.flatnonzero(sel.audit)
+    assert audit in {5, 6, 7, 8, 9}
+    assert sel.probability[audit] == pytest.approx(1 / 5)  # one drawn from the five left
+    # Serving order: a permutation of 0..4, the audit item inside it rather than last.
+    assert sorted(sel.rank[sel.selected].tolist()) == [0, 1, 2, 3, 4]
+    assert sel.rank[audit] < 4
+    again = select_active(r, zeros, zeros, e, eligible, 5, Weights(1, 1, 0), 0.2, np.random.default_rng(3))
+    assert np.array_equal(sel.rank, again.rank)
+
+
+def test_without_a_budget_cap_every_eligible_item_is_selected_with_certainty():
+    r = np.array([0.1, 0.7, 0.3])
+    eligible = np.array([True, True, False])
+    sel = select_active(
+        r, np.zeros(3), np.zeros(3), np.eye(3), eligible, None, Weights(), 0.1, np.random.default_rng(0)
+    )
+    assert sel.rank.tolist() == [1, 0, -1]
+    assert sel.probability.tolist() == [1.0, 1.0, 0.0]
+    assert not sel.audit.any()
+    none = select_active(r, np.zeros(3), np.zeros(3), np.eye(3), eligible, 0, Weights(), 0.1, np.random.default_rng(0))
+    assert not none.selected.any()
+
+
+def test_the_risk_model_is_skipped_with_a_reason_when_labels_are_few():
+    rng = np.random.default_rng(0)
+    few = train_risk(np.zeros((MIN_LABELS - 1, 3)), np.ones(MIN_LABELS - 1), rng)
+    assert not few.trained and "fewer than" in few.skipped
+    one_class = train_risk(np.zeros((30, 3)), np.zeros(30), rng)
+    assert not one_class.trained and "negative" in one_class.skipped
+
+
+def test_the_risk_model_learns_a_separable_signal():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    y = (X[:, 0] > 0).astype(int)
+    model = train_risk(X, y, np.random.default_rng(1))
+    assert model.trained and model.trained_on == 200
+    assert model.held_out_accuracy >= 0.9
+    assert model.predict(np.array([[3.0, 0, 0, 0]]))[0] > 0.9 > 0.1 > model.predict(np.array([[-3.0, 0, 0, 0]]))[0]
+
+
+def test_bradley_terry_is_antisymmetric_and_learns_the_preference():
+    rng = np.random.default_rng(0)
+    diffs = rng.normal(size=(300, 5))
+    a_wins = (diffs[:, 2] > 0).astype(int)
+    model = train_bradley_terry(diffs, a_wins, np.random.default_rng(2))
+    assert model.trained and model.bias == 0.0
+    assert model.held_out_accuracy >= 0.9
+    p = model.predict(diffs[:10])
+    assert p + model.predict(-diffs[:10]) == pytest.approx(np.ones(10))
+    assert train_bradley_terry(diffs[:5], a_wins[:5], rng).skipped.startswith("5 decided pairs")
+
+
+def test_text_features_are_fixed_size_deterministic_and_survive_odd_text():
+    texts = ["How do I kill a Python process?", "", "\u200b\u202e\x00", "x" * 1_000_000, "```py\nprint(1)\n```"]
+    f = features.text_features(texts)
+    assert f.shape == (5, features.DIM) and f.dtype == np.float32
+    assert np.array_equal(f, features.text_features(texts))
+    assert not f[1].any()  # empty: zero bag, zero length
+    assert not f[2, : features.DIM - 2].any()  # nothing left after cleaning
+    assert f[3, features.DIM - 2] == pytest.approx(math.log1p(1_000_000) / 10)
+    assert f[4, features.DIM - 1] == pytest.approx(0.2)  # one fenced block
+    assert np.linalg.norm(f[0, : features.DIM - 2]) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_feature_storage_round_trips_within_float16_precision():
+    f = features.text_features(["alpha beta gamma", "delta"])
+    back = features.from_bytes(features.to_bytes(f))
+    assert back == pytest.approx(f, abs=1e-3)
+
+
+def test_item_embeddings_are_unit_length_or_zero():
+    a = np.array([[1.0, 0.0], [0.0, 0.0]])
+    e = features.item_embedding(a, a, np.zeros_like(a))
+    assert e.tolist() == [[1.0, 0.0], [0.0, 0.0]]
