@@ -58,10 +58,18 @@ def _adapters(model: type[models.Model], attnames: list[str]):
 
 
 def insert_rows(model: type[models.Model], attnames: list[str], rows: list[tuple]) -> None:
-    """INSERT plain tuples (values in `attnames` order) with one executemany."""
+    """INSERT plain tuples (values in `attnames` order) with one executemany (COPY on PostgreSQL)."""
     if not rows:
         return
     fields = {f.attname: f for f in model._meta.concrete_fields}
+    # Columns the caller leaves out get the model's default (the database has none of Django's).
+    defaulted = [
+        f for name, f in fields.items() if name not in attnames and f.has_default() and not f.primary_key
+    ]
+    if defaulted:
+        extra = tuple(f.get_default() for f in defaulted)
+        attnames = [*attnames, *(f.attname for f in defaulted)]
+        rows = [(*row, *extra) for row in rows]
     columns = ", ".join(connection.ops.quote_name(fields[name].column) for name in attnames)
     placeholders = ", ".join(["%s"] * len(attnames))
     sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608

@@ -82,8 +82,11 @@ class ScoringRun(models.Model):
     metrics = models.JSONField(default=dict)
     trigger = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
+    phase = models.CharField(max_length=32, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written after every chunk: a running run whose heartbeat stops was lost with its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -105,10 +108,15 @@ class ItemScore(models.Model):
     selected = models.BooleanField(default=False)
     audit = models.BooleanField(default=False)
     selection_probability = models.FloatField(default=0.0)
+    # Serving order within the active set (null: not selected).
+    rank = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "item"], name="itemscore_unique")]
-        indexes = [models.Index(fields=["run", "-utility"], name="itemscore_queue_order")]
+        indexes = [
+            # The queue: the current run's active set in serving order.
+            models.Index(fields=["run", "rank"], name="itemscore_queue_order"),
+        ]
 
     def __str__(self):
         return f"item {self.item_id} in run {self.run_id}: u={self.utility:.3f}"

@@ -44,6 +44,9 @@ class Prompt(models.Model):
     # The transcript flattened to text, for search and features.
     text = models.TextField()
     content_hash = models.CharField(max_length=64)
+    # Text features (scoring.features), computed once by the first scoring run that needs them.
+    features = models.BinaryField(null=True, blank=True, editable=False)
+    features_version = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "external_id"], name="prompt_unique_external_id")]
@@ -63,6 +66,8 @@ class Response(models.Model):
     key = models.CharField(max_length=255)
     model = models.CharField(max_length=255)
     text = models.TextField()
+    features = models.BinaryField(null=True, blank=True, editable=False)
+    features_version = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["prompt", "key"], name="response_unique_key")]

@@ -1,0 +1,470 @@
+"""Rescoring jobs: load rows by id, call the pure scoring functions, save in bulk.
+
+A run writes its ItemScore rows chunk by chunk, then switches `Campaign.scoring_run` to
+itself in one transaction: until that commit the previous run's scores stay in force, so a
+worker killed mid-run changes nothing that labelers see.
+"""
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import django_rq
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from reviews import bulk
+from reviews.models import Campaign, FinalAnswer, Item, ItemScore, Judgment, LabelKind, Prompt, Response, ScoringRun
+from scoring import diversity, features, models, selection
+
+log = logging.getLogger(__name__)
+Status = ScoringRun.Status
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+# -- requesting runs -----------------------------------------------------------------------
+
+
+@dataclass
+class RescoreRequest:
+    run: ScoringRun
+    # "queued": a new run is on the queue; "coalesced": an existing queued run will cover it;
+    # "unavailable": the run is recorded but the queue could not be reached (the schedule retries).
+    outcome: str
+    message: str = ""
+
+
+def fail_lost_runs(campaign: Campaign | None = None) -> int:
+    """Mark running runs whose heartbeat stopped (their worker died) as failed."""
+    stale = timezone.now() - timedelta(seconds=_setting("SCORING_STALE_SECONDS", 300))
+    runs = ScoringRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale)
+    if campaign is not None:
+        runs = runs.filter(campaign=campaign)
+    return runs.update(
+        status=Status.FAILED, finished_at=timezone.now(), error="worker lost: no heartbeat since the last chunk"
+    )
+
+
+def request_rescore(campaign: Campaign, trigger: str) -> RescoreRequest:
+    """Queue a rescoring run, unless one is already queued (then that one covers this request)."""
+    fail_lost_runs(campaign)
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # serialize requests per campaign
+        queued = campaign.scoring_runs.filter(status=Status.QUEUED).order_by("id").first()
+        if queued is not None:
+            return RescoreRequest(queued, "coalesced", "a rescoring run is already queued")
+        run = ScoringRun.objects.create(campaign=campaign, trigger=trigger)
+    return _enqueue(run)
+
+
+def _enqueue(run: ScoringRun) -> RescoreRequest:
+    try:
+        django_rq.get_queue("default").enqueue(
+            run_rescore, run.id, job_id=f"rescore-{run.id}", job_timeout=_setting("SCORING_JOB_TIMEOUT", 3600)
+        )
+    except RedisError as exc:
+        log.warning("rescoring run %s recorded but not queued: %s", run.id, exc)
+        return RescoreRequest(run, "unavailable", "the job queue is unreachable; the run will start when it is back")
+    return RescoreRequest(run, "queued", "rescoring queued")
+
+
+def maybe_rescore_after_judgments(campaign: Campaign) -> RescoreRequest | None:
+    """The N-judgments trigger: rescore once `rescore_every` human judgments arrived since the last run."""
+    every = campaign.settings.rescore_every
+    last = campaign.scoring_runs.order_by("-requested_at").first()
+    since = Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN)
+    if last is not None:
+        since = since.filter(created_at__gt=last.requested_at)
+    if every and since.count() >= every:
+        return request_rescore(campaign, f"{every} judgments")
+    return None
+
+
+def rescore_due() -> list[str]:
+    """The scheduled job: recover lost runs, re-queue stranded ones, rescore campaigns that changed."""
+    fail_lost_runs()
+    done = []
+    for campaign in Campaign.objects.all():
+        queued = campaign.scoring_runs.filter(status=Status.QUEUED).order_by("id").first()
+        if queued is not None:
+            if queued.requested_at < timezone.now() - timedelta(minutes=1):
+                _enqueue(queued)  # same job id: a no-op if it is still on the queue
+            continue
+        last = campaign.scoring_runs.filter(status=Status.SUCCEEDED).order_by("-requested_at").first()
+        changed = (
+            last is None
+            or Item.objects.filter(campaign=campaign, created_at__gt=last.requested_at).exists()
+            or Judgment.objects.filter(item__campaign=campaign, created_at__gt=last.requested_at).exists()
+        )
+        if changed and Item.objects.filter(campaign=campaign).exists():
+            done.append(f"{campaign.slug}: {request_rescore(campaign, 'schedule').outcome}")
+    return done
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def run_rescore(run_id: int) -> str:
+    """The RQ job: claim a queued run and execute it; afterwards start the next queued run, if any."""
+    run = ScoringRun.objects.select_related("campaign").get(pk=run_id)
+    campaign = run.campaign
+    fail_lost_runs(campaign)
+    now = timezone.now()
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        if campaign.scoring_runs.filter(status=Status.RUNNING).exists():
+            return f"run {run_id} waits: another run of {campaign.slug} is running"
+        claimed = ScoringRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
+            status=Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
+        )
+    if not claimed:
+        return f"run {run_id} was not queued"
+    try:
+        Rescorer(ScoringRun.objects.get(pk=run_id)).execute()
+    except Exception as exc:
+        ScoringRun.objects.filter(pk=run_id).update(
+            status=Status.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    finally:
+        following = campaign.scoring_runs.filter(status=Status.QUEUED).order_by("id").first()
+        if following is not None:
+            _enqueue(following)
+    return f"run {run_id} succeeded"
+
+
+@dataclass
+class _Arrays:
+    """Per-item values of one run, gathered chunk by chunk."""
+
+    ids: list = field(default_factory=list)
+    risk_prior: list = field(default_factory=list)
+    reward_prior: list = field(default_factory=list)
+    n_a: list = field(default_factory=list)
+    n_b: list = field(default_factory=list)
+    model_risk: list = field(default_factory=list)
+    eligible: list = field(default_factory=list)
+    labeled: list = field(default_factory=list)
+    embeddings: list = field(default_factory=list)
+
+
+class Rescorer:
+    """One scoring run of one campaign; `progress(phase, done, total)` reports chunk progress."""
+
+    def __init__(self, run: ScoringRun, progress=None):
+        self.run = run
+        self.campaign = Campaign.objects.select_related("rubric").get(pk=run.campaign_id)
+        self.settings_version = self.campaign.settings
+        self.rubric = getattr(self.campaign.rubric_version(), "parsed", None)
+        self.progress = progress or (lambda phase, done, total: None)
+        self.chunk = _setting("SCORING_CHUNK_SIZE", 2000)
+        self.rng = np.random.default_rng(run.id)
+        self.timings: dict[str, float] = {}
+        pairwise = [c for c in self.rubric.criteria if c.kind == "pairwise"] if self.rubric else []
+        self.pairwise = pairwise[0].slug if pairwise else None
+
+    def execute(self) -> None:
+        s = self.settings_version
+        weights = selection.Weights(s.lambda_risk, s.lambda_uncertainty, s.lambda_diversity)
+        ScoringRun.objects.filter(pk=self.run.pk).update(
+            settings_version=s,
+            weights={"risk": weights.risk, "uncertainty": weights.uncertainty, "diversity": weights.diversity},
+        )
+        self._phase("features", self._compute_missing_features)
+        risk_model, reward_model = self._phase("train", self._train)
+        arrays = self._phase("score", lambda: self._score_items(risk_model, reward_model))
+        result = self._phase("select", lambda: self._select(arrays, weights))
+        self._phase("write", lambda: self._write(arrays, result))
+        self._commit(len(arrays.ids), risk_model, reward_model, result)
+
+    # Each phase is timed and leaves a heartbeat.
+    def _phase(self, name: str, fn):
+        self._beat(name)
+        started = time.perf_counter()
+        value = fn()
+        self.timings[name] = round(time.perf_counter() - started, 3)
+        return value
+
+    def _beat(self, phase: str | None = None) -> None:
+        changes = {"heartbeat_at": timezone.now()}
+        if phase:
+            changes["phase"] = phase
+        ScoringRun.objects.filter(pk=self.run.pk).update(**changes)
+
+    def _compute_missing_features(self) -> None:
+        for model, text_sql in ((Prompt, "text"), (Response, "text")):
+            table = model._meta.db_table
+            where = (
+                "campaign_id = %s"
+                if model is Prompt
+                else "prompt_id IN (SELECT id FROM reviews_prompt WHERE campaign_id = %s)"
+            )
+            while True:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT id, {text_sql} FROM {table} WHERE {where} AND features_version != %s "  # noqa: S608
+                        "ORDER BY id LIMIT %s",
+                        [self.campaign.id, features.VERSION, self.chunk],
+                    )
+                    rows = cursor.fetchall()
+                if not rows:
+                    break
+                vectors = features.to_bytes(features.text_features([text for _, text in rows]))
+                with transaction.atomic():
+                    bulk.update_rows(
+                        model,
+                        ["features", "features_version"],
+                        [(blob, features.VERSION, pk) for blob, (pk, _) in zip(vectors, rows, strict=True)],
+                    )
+                self._beat()
+
+    def _item_rows(self, item_ids=None):
+        """Yield chunks of (id, prompt, a, b feature vectors, risk_prior, flags, keys) in id order."""
+        last = 0
+        cols = (
+            "i.id, p.features, ra.features, rb.features, i.risk_prior, i.resolved, i.escalated, i.excluded, "
+            "i.human_judgments, ra.key, rb.key"
+        )
+        joins = (
+            "FROM reviews_item i JOIN reviews_prompt p ON p.id = i.prompt_id "
+            "JOIN reviews_response ra ON ra.id = i.response_a_id JOIN reviews_response rb ON rb.id = i.response_b_id"
+        )
+        if item_ids is not None:
+            for start in range(0, len(item_ids), self.chunk):
+                yield bulk.execute_in(
+                    f"SELECT {cols} {joins} WHERE i.id IN ({{0}}) ORDER BY i.id", [item_ids[start : start + self.chunk]]
+                )
+            return
+        while True:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {cols} {joins} WHERE i.campaign_id = %s AND i.excluded = %s AND i.id > %s "
+                    "ORDER BY i.id LIMIT %s",
+                    [self.campaign.id, False, last, self.chunk],
+                )
+                rows = cursor.fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
+    @staticmethod
+    def _vectors(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(features.from_bytes([bytes(row[col]) for row in rows]) for col in (1, 2, 3))
+
+    def _train(self) -> tuple[models.Linear, models.Linear]:
+        risky = self._risk_outcomes()
+        resolved = list(
+            Item.objects.filter(campaign=self.campaign, resolved=True).order_by("id").values_list("id", flat=True)
+        )
+        X, y = [], []
+        for rows in self._item_rows(resolved):
+            prompt, a, b = self._vectors(rows)
+            X.append(features.risk_features(prompt, a, b))
+            y.extend(int(row[0] in risky) for row in rows)
+        risk_model = models.train_risk(
+            np.vstack(X) if X else np.zeros((0, 3 * features.DIM)), np.array(y, dtype=int), self.rng
+        )
+        decided = {}
+        if self.pairwise:
+            decided = dict(
+                FinalAnswer.objects.filter(campaign=self.campaign, criterion=self.pairwise, item__isnull=False)
+                .exclude(value="tie")
+                .values_list("item_id", "value")
+            )
+        diffs, wins = [], []
+        for rows in self._item_rows(sorted(decided)):
+            _, a, b = self._vectors(rows)
+            diffs.append(features.pair_difference(a, b))
+            wins.extend(int(decided[row[0]] == row[9]) for row in rows)
+        reward_model = models.train_bradley_terry(
+            np.vstack(diffs) if diffs else np.zeros((0, features.DIM)), np.array(wins, dtype=int), self.rng
+        )
+        self._beat()
+        return risk_model, reward_model
+
+    def _risk_outcomes(self) -> set[int]:
+        """Items whose final answers (their own, or their responses') contain a risk option."""
+        risky: set[int] = set()
+        for criterion in self.rubric.criteria if self.rubric else ():
+            if not criterion.risk_values:
+                continue
+            finals = FinalAnswer.objects.filter(
+                campaign=self.campaign, criterion=criterion.slug, value__in=criterion.risk_values
+            )
+            risky.update(finals.filter(item__isnull=False).values_list("item_id", flat=True))
+            responses = finals.filter(response__isnull=False).values("response_id")
+            risky.update(
+                Item.objects.filter(campaign=self.campaign)
+                .filter(Q(response_a_id__in=responses) | Q(response_b_id__in=responses))
+                .values_list("id", flat=True)
+            )
+        return risky
+
+    def _votes(self, item_ids) -> dict[int, dict[str, int]]:
+        if not self.pairwise:
+            return {}
+        votes: dict[int, dict[str, int]] = defaultdict(dict)
+        for item_id, value, n in bulk.execute_in(
+            "SELECT j.item_id, a.value, COUNT(*) FROM reviews_judgment j CROSS JOIN reviews_answer a "
+            "WHERE a.judgment_id = j.id AND j.item_id IN ({0}) AND j.kind = 'human' AND a.criterion IN ({1}) "
+            "AND a.response_id IS NULL GROUP BY j.item_id, a.value",
+            [item_ids, [self.pairwise]],
+        ):
+            votes[item_id][value] = n
+        return votes
+
+    def _score_items(self, risk_model: models.Linear, reward_model: models.Linear) -> _Arrays:
+        k = self.settings_version.overlap_k
+        out = _Arrays()
+        for rows in self._item_rows():
+            prompt, a, b = self._vectors(rows)
+            ids = [row[0] for row in rows]
+            out.ids.extend(ids)
+            out.risk_prior.extend(row[4] or 0.0 for row in rows)
+            out.model_risk.append(
+                risk_model.predict(features.risk_features(prompt, a, b)) if risk_model.trained else np.zeros(len(rows))
+            )
+            out.reward_prior.append(
+                reward_model.predict(features.pair_difference(a, b))
+                if reward_model.trained
+                else np.full(len(rows), 0.5)
+            )
+            votes = self._votes(ids)
+            for row in rows:
+                v = votes.get(row[0], {})
+                tie = v.get("tie", 0) / 2
+                out.n_a.append(v.get(row[9], 0) + tie)
+                out.n_b.append(v.get(row[10], 0) + tie)
+                out.eligible.append(not row[5] and not row[6] and not row[7] and row[8] < k)
+                out.labeled.append(row[5] or row[8] > 0)
+            out.embeddings.append(features.item_embedding(prompt, a, b).astype(np.float16))
+            self.progress("score", len(out.ids), None)
+            self._beat()
+        return out
+
+    def _select(self, arrays: _Arrays, weights: selection.Weights):
+        n = len(arrays.ids)
+        embeddings = np.vstack(arrays.embeddings).astype(np.float32) if n else np.zeros((0, features.DIM))
+        prior = np.array(arrays.risk_prior, dtype=np.float64)
+        model_risk = np.concatenate(arrays.model_risk) if n else np.zeros(0)
+        r = models.noisy_or(prior, model_risk)
+        p = np.concatenate(arrays.reward_prior) if n else np.zeros(0)
+        h = models.posterior_uncertainty(np.array(arrays.n_a, dtype=float), np.array(arrays.n_b, dtype=float), p)
+        labeled = np.array(arrays.labeled, dtype=bool)
+        refs = diversity.representatives(embeddings[labeled], _setting("SCORING_MAX_REPRESENTATIVES", 2000), self.rng)
+        d = diversity.min_cosine_distance(embeddings, refs)
+        slots = self._slots()
+        chosen = selection.select_active(
+            r,
+            h,
+            d,
+            embeddings,
+            np.array(arrays.eligible, dtype=bool),
+            slots,
+            weights,
+            self.settings_version.audit_share,
+            self.rng,
+        )
+        u = selection.utility(r, h, chosen.diversity, weights)
+        return {"r": r, "h": h, "d": chosen.diversity, "u": u, "selection": chosen, "slots": slots}
+
+    def _slots(self) -> int | None:
+        """How many items the remaining budget covers at k judgments each (None: no cap)."""
+        s = self.settings_version
+        spent = Judgment.objects.filter(item__campaign=self.campaign, kind=LabelKind.HUMAN, source="app")
+        limits = []
+        if s.budget_total is not None:
+            limits.append(s.budget_total - spent.count())
+        if s.budget_daily is not None:
+            today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+            limits.append(s.budget_daily - spent.filter(created_at__gte=today).count())
+        if not limits:
+            return None
+        return max(0, min(limits)) // s.overlap_k
+
+    def _write(self, arrays: _Arrays, result) -> None:
+        sel = result["selection"]
+        columns = [
+            "run_id",
+            "item_id",
+            "risk",
+            "uncertainty",
+            "diversity",
+            "utility",
+            "selected",
+            "audit",
+            "selection_probability",
+            "rank",
+        ]
+        n = len(arrays.ids)
+        for start in range(0, n, self.chunk * 5):
+            end = min(n, start + self.chunk * 5)
+            rows = [
+                (
+                    self.run.id,
+                    arrays.ids[i],
+                    float(result["r"][i]),
+                    float(result["h"][i]),
+                    float(result["d"][i]),
+                    float(result["u"][i]),
+                    bool(sel.rank[i] >= 0),
+                    bool(sel.audit[i]),
+                    float(sel.probability[i]),
+                    int(sel.rank[i]) if sel.rank[i] >= 0 else None,
+                )
+                for i in range(start, end)
+            ]
+            with transaction.atomic():
+                bulk.insert_rows(ItemScore, columns, rows)
+            self.progress("write", end, n)
+            self._beat()
+
+    def _commit(self, count: int, risk_model, reward_model, result) -> None:
+        sel = result["selection"]
+        with transaction.atomic():
+            Campaign.objects.filter(pk=self.campaign.pk).update(scoring_run=self.run)
+            ScoringRun.objects.filter(pk=self.run.pk).update(
+                status=Status.SUCCEEDED,
+                phase="done",
+                finished_at=timezone.now(),
+                item_count=count,
+                timings=self.timings,
+                model_versions={
+                    "features": features.VERSION,
+                    "seed": self.run.id,
+                    "risk": risk_model.describe(),
+                    "reward": reward_model.describe(),
+                },
+                metrics={
+                    "risk_held_out_accuracy": risk_model.held_out_accuracy,
+                    "reward_held_out_accuracy": reward_model.held_out_accuracy,
+                    "selected": int(sel.selected.sum()),
+                    "audit": int(sel.audit.sum()),
+                    "slots": result["slots"],
+                    "utility_mean": float(result["u"].mean()) if count else None,
+                },
+            )
+        self._prune_old_scores()
+
+    def _prune_old_scores(self) -> None:
+        keep = _setting("SCORING_KEEP_RUNS", 3)
+        old = list(
+            ScoringRun.objects.filter(campaign=self.campaign, status=Status.SUCCEEDED)
+            .order_by("-id")
+            .values_list("id", flat=True)[keep:]
+        )
+        failed = list(
+            ScoringRun.objects.filter(campaign=self.campaign, status=Status.FAILED).values_list("id", flat=True)
+        )
+        for run_id in old + failed:
+            ItemScore.objects.filter(run_id=run_id).delete()
