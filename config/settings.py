@@ -71,23 +71,19 @@ if DATABASE_URL:
         )
     }
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": SQLITE_PATH,
-            # Several labelers write at once: IMMEDIATE takes the write lock at BEGIN so a
-            # read-then-write transaction never fails with "database is locked" midway,
-            # and WAL lets readers proceed while one writer holds it (RECIPES.md).
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-            "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
-        }
-    }
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": SQLITE_PATH}}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Several labelers write at once: IMMEDIATE takes the write lock at BEGIN so a
+    # read-then-write transaction never fails with "database is locked" midway, and WAL
+    # lets readers proceed while one writer holds it (RECIPES.md).
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": VAR_DIR / "test.sqlite3"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -137,6 +133,12 @@ X_FRAME_OPTIONS = "DENY"
 # App settings, with their defaults in one place.
 REVIEWS_IMPORT_MAX_LINE_BYTES = env_int("REVIEWS_IMPORT_MAX_LINE_BYTES", 10 * 1024 * 1024)
 REVIEWS_IMPORT_BATCH_SIZE = env_int("REVIEWS_IMPORT_BATCH_SIZE", 1000)
+SCORING_CHUNK_SIZE = env_int("SCORING_CHUNK_SIZE", 2000)
+SCORING_STALE_SECONDS = env_int("SCORING_STALE_SECONDS", 300)
+SCORING_JOB_TIMEOUT = env_int("SCORING_JOB_TIMEOUT", 3600)
+SCORING_MAX_REPRESENTATIVES = env_int("SCORING_MAX_REPRESENTATIVES", 2000)
+SCORING_KEEP_RUNS = env_int("SCORING_KEEP_RUNS", 3)
+SCORING_SCHEDULE_SECONDS = env_int("SCORING_SCHEDULE_SECONDS", 300)
 
 LOGGING = {
     "version": 1,

@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 Status = ScoringRun.Status
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 # -- requesting runs -----------------------------------------------------------------------
 
 
@@ -45,7 +41,7 @@ class RescoreRequest:
 
 def fail_lost_runs(campaign: Campaign | None = None) -> int:
     """Mark running runs whose heartbeat stopped (their worker died) as failed."""
-    stale = timezone.now() - timedelta(seconds=_setting("SCORING_STALE_SECONDS", 300))
+    stale = timezone.now() - timedelta(seconds=settings.SCORING_STALE_SECONDS)
     runs = ScoringRun.objects.filter(status=Status.RUNNING, heartbeat_at__lt=stale)
     if campaign is not None:
         runs = runs.filter(campaign=campaign)
@@ -69,7 +65,7 @@ def request_rescore(campaign: Campaign, trigger: str) -> RescoreRequest:
 def _enqueue(run: ScoringRun) -> RescoreRequest:
     try:
         django_rq.get_queue("default").enqueue(
-            run_rescore, run.id, job_id=f"rescore-{run.id}", job_timeout=_setting("SCORING_JOB_TIMEOUT", 3600)
+            run_rescore, run.id, job_id=f"rescore-{run.id}", job_timeout=settings.SCORING_JOB_TIMEOUT
         )
     except RedisError as exc:
         log.warning("rescoring run %s recorded but not queued: %s", run.id, exc)
@@ -166,7 +162,7 @@ class Rescorer:
         self.settings_version = self.campaign.settings
         self.rubric = getattr(self.campaign.rubric_version(), "parsed", None)
         self.progress = progress or (lambda phase, done, total: None)
-        self.chunk = _setting("SCORING_CHUNK_SIZE", 2000)
+        self.chunk = settings.SCORING_CHUNK_SIZE
         self.rng = np.random.default_rng(run.id)
         self.timings: dict[str, float] = {}
         pairwise = [c for c in self.rubric.criteria if c.kind == "pairwise"] if self.rubric else []
@@ -361,7 +357,7 @@ class Rescorer:
         p = np.concatenate(arrays.reward_prior) if n else np.zeros(0)
         h = models.posterior_uncertainty(np.array(arrays.n_a, dtype=float), np.array(arrays.n_b, dtype=float), p)
         labeled = np.array(arrays.labeled, dtype=bool)
-        refs = diversity.representatives(embeddings[labeled], _setting("SCORING_MAX_REPRESENTATIVES", 2000), self.rng)
+        refs = diversity.representatives(embeddings[labeled], settings.SCORING_MAX_REPRESENTATIVES, self.rng)
         d = diversity.min_cosine_distance(embeddings, refs)
         slots = self._slots()
         chosen = selection.select_active(
@@ -457,7 +453,7 @@ class Rescorer:
         self._prune_old_scores()
 
     def _prune_old_scores(self) -> None:
-        keep = _setting("SCORING_KEEP_RUNS", 3)
+        keep = settings.SCORING_KEEP_RUNS
         old = list(
             ScoringRun.objects.filter(campaign=self.campaign, status=Status.SUCCEEDED)
             .order_by("-id")

@@ -1,0 +1,191 @@
+"""Rescoring runs: what a run writes, coalescing, triggers, and faults with a real Redis and worker."""
+
+import signal
+import time
+
+import numpy as np
+import pytest
+from django.db import connection
+
+from reviews.campaigns import create_campaign
+from reviews.importer import import_pool
+from reviews.models import Campaign, Item, ItemScore, ScoringRun
+from reviews.synthetic import BENCH_RUBRIC, synthetic_lines
+from scoring import jobs
+from tests.conftest import jsonl, pool_line
+from tests.processes import manage_popen, manage_run, process_env
+
+Status = ScoringRun.Status
+
+
+def make_campaign(n_items: int, labeled_share: float = 0.5, slug: str = "scored") -> Campaign:
+    campaign = create_campaign(slug, "Scored", BENCH_RUBRIC)
+    import_pool(campaign, jsonl(*synthetic_lines(n_items, seed=7, labeled_share=labeled_share)))
+    return campaign
+
+
+def rescore_now(campaign: Campaign) -> ScoringRun:
+    run = ScoringRun.objects.create(campaign=campaign, trigger="test", status=Status.RUNNING)
+    jobs.Rescorer(run).execute()
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.django_db
+def test_a_run_scores_every_item_and_records_how():
+    campaign = make_campaign(300)
+    campaign.update_settings(budget_total=40, note="budget")  # 40 judgments at k = 2: 20 items
+    run = rescore_now(campaign)
+    campaign.refresh_from_db()
+    assert campaign.scoring_run == run
+    assert run.status == Status.SUCCEEDED and run.item_count == 300
+    assert run.settings_version == campaign.settings
+    assert run.weights == {"risk": 1.0, "uncertainty": 1.0, "diversity": 1.0}
+    assert set(run.timings) == {"features", "train", "score", "select", "write"}
+    assert run.model_versions["seed"] == run.id
+    # Half of the synthetic items carry two agreeing human votes: enough to train both models.
+    assert run.model_versions["reward"]["trained"]
+    assert 0.0 <= run.metrics["reward_held_out_accuracy"] <= 1.0
+    scores = ItemScore.objects.filter(run=run)
+    assert scores.count() == 300
+    for field in ("risk", "uncertainty", "diversity"):
+        values = np.array(scores.values_list(field, flat=True))
+        assert values.min() >= 0.0 and values.max() <= 1.0, field
+    selected = scores.filter(selected=True)
+    assert selected.count() == 20
+    assert selected.filter(audit=True).count() == 2  # ε = 0.1 of 20 slots
+    assert sorted(selected.values_list("rank", flat=True)) == list(range(20))
+    # Resolved items are never in the active set.
+    assert not selected.filter(item__resolved=True).exists()
+    assert selected.filter(audit=False, selection_probability=1.0).count() == 18
+
+
+@pytest.mark.django_db
+def test_items_whose_text_is_empty_after_cleaning_or_enormous_still_score():
+    campaign = create_campaign("odd", "Odd texts", BENCH_RUBRIC)
+    odd = [
+        {"key": "a", "model": "m1", "text": "\u200b\u202e\u200b"},
+        {"key": "b", "model": "m2", "text": "word " * 400_000},
+    ]
+    import_pool(campaign, jsonl(pool_line("odd", responses=odd), pool_line("plain")))
+    run = rescore_now(campaign)
+    assert run.status == Status.SUCCEEDED
+    assert ItemScore.objects.filter(run=run).count() == 2
+
+
+@pytest.mark.django_db
+def test_scores_of_an_unfinished_run_are_not_in_force():
+    campaign = make_campaign(60)
+    first = rescore_now(campaign)
+    # A second run that wrote some rows and then died: the campaign still points at the first.
+    lost = ScoringRun.objects.create(campaign=campaign, status=Status.RUNNING)
+    ItemScore.objects.create(run=lost, item=Item.objects.first(), risk=1, uncertainty=1, diversity=1, utility=3)
+    campaign.refresh_from_db()
+    assert campaign.scoring_run == first
+    assert ItemScore.objects.filter(run=campaign.scoring_run).count() == 60
+
+
+@pytest.mark.django_db
+def test_lost_runs_are_failed_once_their_heartbeat_is_stale(settings):
+    campaign = make_campaign(10)
+    settings.SCORING_STALE_SECONDS = 60
+    run = ScoringRun.objects.create(campaign=campaign, status=Status.RUNNING)
+    ScoringRun.objects.filter(pk=run.pk).update(heartbeat_at=run.requested_at)
+    assert jobs.fail_lost_runs(campaign) == 0  # still fresh
+    from datetime import timedelta
+
+    ScoringRun.objects.filter(pk=run.pk).update(heartbeat_at=run.requested_at - timedelta(seconds=61))
+    assert jobs.fail_lost_runs(campaign) == 1
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and "worker lost" in run.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_while_one_is_queued_is_coalesced(redis_url):
+    campaign = make_campaign(10)
+    first = jobs.request_rescore(campaign, "button")
+    second = jobs.request_rescore(campaign, "button")
+    assert first.outcome == "queued"
+    assert second.outcome == "coalesced" and second.run == first.run
+    assert ScoringRun.objects.filter(campaign=campaign).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_judgment_trigger_fires_after_n_new_human_judgments(settings):
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}  # nothing listens: recorded, not lost
+    campaign = make_campaign(40, labeled_share=0)
+    campaign.update_settings(rescore_every=3)
+    labels = [{"annotator": "h", "kind": "human", "criterion": "preference", "value": "tie"}]
+    import_pool(campaign, jsonl(pool_line("x1", labels=labels), pool_line("x2", labels=labels)))
+    assert jobs.maybe_rescore_after_judgments(campaign) is None
+    import_pool(campaign, jsonl(pool_line("x3", labels=labels)))
+    request = jobs.maybe_rescore_after_judgments(campaign)
+    assert request is not None and request.run.trigger == "3 judgments"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_redis_records_the_run_and_the_schedule_sends_it_later(settings, redis_url):
+    campaign = make_campaign(30)
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}
+    request = jobs.request_rescore(campaign, "button")
+    assert request.outcome == "unavailable"
+    assert "unreachable" in request.message
+    assert ScoringRun.objects.get().status == Status.QUEUED
+    # Redis is back: the schedule re-queues the stranded run and a real worker runs it.
+    settings.RQ_QUEUES = {"default": {"URL": redis_url}}
+    from datetime import timedelta
+
+    ScoringRun.objects.update(requested_at=request.run.requested_at - timedelta(minutes=2))
+    jobs.rescore_due()
+    result = manage_run("rqworker", "--burst", "default", env=process_env(redis_url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = ScoringRun.objects.get()
+    assert run.status == Status.SUCCEEDED, run.error
+    campaign.refresh_from_db()
+    assert campaign.scoring_run == run
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_run_leaves_the_previous_scores_and_the_next_run_completes(settings, redis_url):
+    campaign = make_campaign(4000, labeled_share=0.2)
+    first = rescore_now(campaign)
+    before = dict(ItemScore.objects.filter(run=first).values_list("item_id", "utility"))
+    request = jobs.request_rescore(campaign, "button")
+    assert request.outcome == "queued"
+
+    env = process_env(redis_url, SCORING_CHUNK_SIZE="40")
+    worker = manage_popen("rqworker", "--burst", "default", env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        phase = ScoringRun.objects.filter(pk=request.run.pk).values_list("phase", flat=True).first()
+        if phase in ("score", "select", "write"):
+            break
+        assert worker.poll() is None, worker.stdout.read()
+        time.sleep(0.01)
+    else:
+        pytest.fail("the run never reached its scoring phase")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=10)
+    worker.stdout.close()
+
+    campaign.refresh_from_db()
+    assert campaign.scoring_run == first
+    assert dict(ItemScore.objects.filter(run=first).values_list("item_id", "utility")) == before
+    lost = ScoringRun.objects.get(pk=request.run.pk)
+    assert lost.status == Status.RUNNING  # until its heartbeat goes stale
+
+    settings.SCORING_STALE_SECONDS = 0
+    time.sleep(0.01)
+    retry = jobs.request_rescore(campaign, "button")  # fails the lost run first
+    lost.refresh_from_db()
+    assert lost.status == Status.FAILED
+    assert retry.outcome == "queued"
+    result = manage_run("rqworker", "--burst", "default", env=process_env(redis_url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    retry.run.refresh_from_db()
+    assert retry.run.status == Status.SUCCEEDED, retry.run.error
+    campaign.refresh_from_db()
+    assert campaign.scoring_run == retry.run
+    assert ItemScore.objects.filter(run=retry.run).count() == 4000
+    assert connection.vendor in ("sqlite", "postgresql")
