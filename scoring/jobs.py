@@ -8,6 +8,7 @@ worker killed mid-run changes nothing that labelers see.
 import logging
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -165,6 +166,8 @@ class Rescorer:
         self.chunk = settings.SCORING_CHUNK_SIZE
         self.rng = np.random.default_rng(run.id)
         self.timings: dict[str, float] = {}
+        # Seconds spent inside the pure scoring functions (the rest is database I/O).
+        self.compute_seconds = 0.0
         pairwise = [c for c in self.rubric.criteria if c.kind == "pairwise"] if self.rubric else []
         self.pairwise = pairwise[0].slug if pairwise else None
 
@@ -181,6 +184,14 @@ class Rescorer:
         result = self._phase("select", lambda: self._select(arrays, weights))
         self._phase("write", lambda: self._write(arrays, result))
         self._commit(len(arrays.ids), risk_model, reward_model, result)
+
+    @contextmanager
+    def _computing(self):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.compute_seconds += time.perf_counter() - started
 
     # Each phase is timed and leaves a heartbeat.
     def _phase(self, name: str, fn):
@@ -267,9 +278,10 @@ class Rescorer:
             prompt, a, b = self._vectors(rows)
             X.append(features.risk_features(prompt, a, b))
             y.extend(int(row[0] in risky) for row in rows)
-        risk_model = models.train_risk(
-            np.vstack(X) if X else np.zeros((0, 3 * features.DIM)), np.array(y, dtype=int), self.rng
-        )
+        with self._computing():
+            risk_model = models.train_risk(
+                np.vstack(X) if X else np.zeros((0, 3 * features.DIM)), np.array(y, dtype=int), self.rng
+            )
         decided = {}
         if self.pairwise:
             decided = dict(
@@ -282,9 +294,10 @@ class Rescorer:
             _, a, b = self._vectors(rows)
             diffs.append(features.pair_difference(a, b))
             wins.extend(int(decided[row[0]] == row[9]) for row in rows)
-        reward_model = models.train_bradley_terry(
-            np.vstack(diffs) if diffs else np.zeros((0, features.DIM)), np.array(wins, dtype=int), self.rng
-        )
+        with self._computing():
+            reward_model = models.train_bradley_terry(
+                np.vstack(diffs) if diffs else np.zeros((0, features.DIM)), np.array(wins, dtype=int), self.rng
+            )
         self._beat()
         return risk_model, reward_model
 
@@ -327,14 +340,18 @@ class Rescorer:
             ids = [row[0] for row in rows]
             out.ids.extend(ids)
             out.risk_prior.extend(row[4] or 0.0 for row in rows)
-            out.model_risk.append(
-                risk_model.predict(features.risk_features(prompt, a, b)) if risk_model.trained else np.zeros(len(rows))
-            )
-            out.reward_prior.append(
-                reward_model.predict(features.pair_difference(a, b))
-                if reward_model.trained
-                else np.full(len(rows), 0.5)
-            )
+            with self._computing():
+                out.model_risk.append(
+                    risk_model.predict(features.risk_features(prompt, a, b))
+                    if risk_model.trained
+                    else np.zeros(len(rows))
+                )
+                out.reward_prior.append(
+                    reward_model.predict(features.pair_difference(a, b))
+                    if reward_model.trained
+                    else np.full(len(rows), 0.5)
+                )
+                out.embeddings.append(features.item_embedding(prompt, a, b).astype(np.float16))
             votes = self._votes(ids)
             for row in rows:
                 v = votes.get(row[0], {})
@@ -343,12 +360,16 @@ class Rescorer:
                 out.n_b.append(v.get(row[10], 0) + tie)
                 out.eligible.append(not row[5] and not row[6] and not row[7] and row[8] < k)
                 out.labeled.append(row[5] or row[8] > 0)
-            out.embeddings.append(features.item_embedding(prompt, a, b).astype(np.float16))
             self.progress("score", len(out.ids), None)
             self._beat()
         return out
 
     def _select(self, arrays: _Arrays, weights: selection.Weights):
+        slots = self._slots()
+        with self._computing():
+            return self._select_pure(arrays, weights, slots)
+
+    def _select_pure(self, arrays: _Arrays, weights: selection.Weights, slots: int | None):
         n = len(arrays.ids)
         embeddings = np.vstack(arrays.embeddings).astype(np.float32) if n else np.zeros((0, features.DIM))
         prior = np.array(arrays.risk_prior, dtype=np.float64)
@@ -359,7 +380,6 @@ class Rescorer:
         labeled = np.array(arrays.labeled, dtype=bool)
         refs = diversity.representatives(embeddings[labeled], settings.SCORING_MAX_REPRESENTATIVES, self.rng)
         d = diversity.min_cosine_distance(embeddings, refs)
-        slots = self._slots()
         chosen = selection.select_active(
             r,
             h,
@@ -448,6 +468,7 @@ class Rescorer:
                     "audit": int(sel.audit.sum()),
                     "slots": result["slots"],
                     "utility_mean": float(result["u"].mean()) if count else None,
+                    "compute_seconds": round(self.compute_seconds, 3),
                 },
             )
         self._prune_old_scores()

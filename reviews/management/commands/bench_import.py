@@ -1,4 +1,3 @@
-import resource
 import tempfile
 import time
 from pathlib import Path
@@ -6,13 +5,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 from django.db import connection
 
+from reviews.benchmarks import peak_rss_mb, throwaway_database
 from reviews.campaigns import create_campaign
 from reviews.importer import import_pool
 from reviews.synthetic import BENCH_RUBRIC, write_synthetic
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 class Command(BaseCommand):
@@ -27,7 +23,6 @@ class Command(BaseCommand):
         parser.add_argument("--keep-file", metavar="PATH", help="write the synthetic file here and keep it")
 
     def handle(self, items, labeled_share, keep_file, **options):
-        vendor = connection.vendor
         with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
             path = Path(keep_file or Path(tmp) / "pool.jsonl")
             started = time.perf_counter()
@@ -35,27 +30,16 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"generated {items} items ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f}s: {path}"
             )
-            # A throwaway database of the same kind (Django's test-database machinery), so the
-            # benchmark never touches real data.
-            original = connection.settings_dict["NAME"]
-            connection.settings_dict.setdefault("TEST", {})
-            if vendor == "sqlite":
-                connection.settings_dict["TEST"]["NAME"] = str(Path(tmp) / "bench.sqlite3")
-            else:
-                connection.settings_dict["TEST"]["NAME"] = f"{original}_bench_import"
-            connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-            try:
+            with throwaway_database(tmp):
                 campaign = create_campaign("bench", "Import benchmark", BENCH_RUBRIC)
                 rss_before = peak_rss_mb()
                 started = time.perf_counter()
                 with open(path, "rb") as stream:
                     report = import_pool(campaign, stream, source_name=path.name)
                 elapsed = time.perf_counter() - started
-            finally:
-                connection.creation.destroy_test_db(original, verbosity=0)
         self.stdout.write(report.summary())
         self.stdout.write(
-            f"{vendor}: {items} items in {elapsed:.2f}s = {items / elapsed:,.0f} items/s "
+            f"{connection.vendor}: {items} items in {elapsed:.2f}s = {items / elapsed:,.0f} items/s "
             f"({report.labels / elapsed:,.0f} labels/s); peak RSS {peak_rss_mb():.0f} MB "
             f"(+{peak_rss_mb() - rss_before:.0f} MB during the import)"
         )

@@ -1,0 +1,81 @@
+import tempfile
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+
+from reviews import bulk
+from reviews.benchmarks import peak_rss_mb, throwaway_database
+from reviews.campaigns import create_campaign
+from reviews.importer import import_pool
+from reviews.models import ItemScore, ScoringRun
+from reviews.synthetic import BENCH_RUBRIC, write_synthetic
+from scoring.jobs import Rescorer
+
+
+class Command(BaseCommand):
+    help = (
+        "Benchmark rescoring: a synthetic campaign of N items (a share labeled) in a throwaway database; "
+        "prints compute-only and end-to-end items/s, and the time of one bare bulk UPDATE of as many score rows."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--items", type=int, default=200_000)
+        parser.add_argument("--labeled-share", type=float, default=0.1)
+        parser.add_argument("--budget", type=int, default=20_000, help="judgments left in the budget")
+
+    def handle(self, items, labeled_share, budget, **options):
+        out = self.stdout
+        with tempfile.TemporaryDirectory(prefix="bench-rescore-") as tmp, throwaway_database(tmp):
+            path = f"{tmp}/pool.jsonl"
+            write_synthetic(path, items, labeled_share=labeled_share)
+            campaign = create_campaign("bench", "Rescoring benchmark", BENCH_RUBRIC)
+            with open(path, "rb") as stream:
+                import_pool(campaign, stream)
+            campaign.update_settings(budget_total=budget, note="benchmark budget")
+            out.write(f"{connection.vendor}: {items} items, {labeled_share:.0%} labeled, budget {budget} judgments")
+
+            first = self._run(campaign)
+            out.write(
+                f"first run (computes and stores text features): {first.timings} "
+                f"= {items / sum(first.timings.values()):,.0f} items/s"
+            )
+            rss_before = peak_rss_mb()
+            started = time.perf_counter()
+            second = self._run(campaign)
+            end_to_end = time.perf_counter() - started
+            out.write(
+                f"end-to-end run (reads stored features): {end_to_end:.2f}s = {items / end_to_end:,.0f} items/s; "
+                f"phases {second.timings}"
+            )
+            out.write(
+                f"risk model: {second.model_versions['risk'].get('skipped') or 'trained'}; "
+                f"reward model: {second.model_versions['reward'].get('skipped') or 'trained'}; "
+                f"selected {second.metrics['selected']} ({second.metrics['audit']} audit)"
+            )
+
+            compute = second.metrics["compute_seconds"]
+            out.write(
+                f"compute only (time inside the pure scoring functions in that run): {compute:.2f}s "
+                f"= {items / compute:,.0f} items/s"
+            )
+            bare = self._bare_update(second)
+            out.write(f"bare bulk UPDATE of {items} score rows: {bare:.2f}s")
+            out.write(
+                f"end-to-end / bare write = {end_to_end / bare:.2f}x; peak RSS {peak_rss_mb():.0f} MB "
+                f"(before the timed run {rss_before:.0f} MB)"
+            )
+
+    def _run(self, campaign) -> ScoringRun:
+        run = ScoringRun.objects.create(campaign=campaign, trigger="benchmark", status=ScoringRun.Status.RUNNING)
+        Rescorer(run).execute()
+        run.refresh_from_db()
+        return run
+
+    def _bare_update(self, run) -> float:
+        ids = list(ItemScore.objects.filter(run=run).values_list("id", flat=True))
+        rows = [(0.5, 0.5, 0.5, 1.5, pk) for pk in ids]
+        started = time.perf_counter()
+        with transaction.atomic():
+            bulk.update_rows(ItemScore, ["risk", "uncertainty", "diversity", "utility"], rows)
+        return time.perf_counter() - started
