@@ -2,7 +2,24 @@
 
 from collections import defaultdict
 
-from reviews.models import Answer, Escalation, FinalAnswer, Item, ItemScore, Judgment, LabelKind, Prompt, Response
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from reviews.models import (
+    Answer,
+    Campaign,
+    CampaignSettings,
+    Escalation,
+    FinalAnswer,
+    Item,
+    ItemScore,
+    Judgment,
+    LabelKind,
+    Prompt,
+    Response,
+    RubricVersion,
+    ScoringRun,
+)
 
 ALL_TAGS = "*"
 
@@ -75,3 +92,76 @@ def campaign_status(campaign) -> dict:
         },
         "final_answers": final_answer_counts(campaign),
     }
+
+
+def _count_per_campaign(queryset, campaign_field: str = "campaign"):
+    """A correlated COUNT per campaign row, 0 when there are none."""
+    counted = (
+        queryset.filter(**{campaign_field: OuterRef("pk")})
+        .order_by()
+        .values(campaign_field)
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def campaigns_overview(user):
+    """Every campaign with its headline counts, in one query however many campaigns and items.
+
+    Each figure is a correlated subquery on an index that starts with the campaign, so the
+    page costs one query; `your_judgments` counts the given user's own judgments.
+    """
+    runs = ScoringRun.objects.filter(campaign=OuterRef("pk")).order_by("-requested_at", "-id")
+    rubric_versions = RubricVersion.objects.filter(rubric=OuterRef("rubric_id"), published_at__isnull=False)
+    settings_versions = CampaignSettings.objects.filter(campaign=OuterRef("pk"))
+    own = Judgment.objects.filter(annotator__user=user)
+    open_statuses = [Escalation.Status.OPEN, Escalation.Status.IN_REVIEW]
+    return (
+        Campaign.objects.select_related("rubric")
+        .annotate(
+            item_count=_count_per_campaign(Item.objects.all()),
+            prompt_count=_count_per_campaign(Prompt.objects.all()),
+            resolved_count=_count_per_campaign(Item.objects.filter(resolved=True)),
+            human_judgment_count=_count_per_campaign(Judgment.objects.filter(kind=LabelKind.HUMAN), "item__campaign"),
+            your_judgments=_count_per_campaign(own, "item__campaign"),
+            open_escalation_count=_count_per_campaign(Escalation.objects.filter(status__in=open_statuses)),
+            rubric_version_number=Subquery(rubric_versions.order_by("-number").values("number")[:1]),
+            settings_version_number=Subquery(settings_versions.order_by("-number").values("number")[:1]),
+            last_run_id=Subquery(runs.values("id")[:1]),
+            last_run_status=Subquery(runs.values("status")[:1]),
+            last_run_finished_at=Subquery(runs.values("finished_at")[:1]),
+        )
+        .order_by("-created_at", "slug")
+    )
+
+
+def _value_order(value: str):
+    """Scale answers (integers as text) in numeric order, before any other values."""
+    try:
+        return (0, int(value), "")
+    except ValueError:
+        return (1, 0, value)
+
+
+def _cell(count: int, total: int) -> dict:
+    share = count / total if total else 0.0
+    return {"count": count, "share": share, "percent": round(100 * share, 1)}
+
+
+def final_answer_tables(final_answers: dict) -> list[dict]:
+    """`final_answer_counts` as one table per criterion: a row per model and tag ("*" first), cells count and share."""
+    tables = []
+    for criterion, by_model in sorted(final_answers.items()):
+        values = sorted(
+            {value for by_tag in by_model.values() for counts in by_tag.values() for value in counts}, key=_value_order
+        )
+        rows = []
+        for model, by_tag in sorted(by_model.items()):
+            for tag in sorted(by_tag, key=lambda t: (t != ALL_TAGS, t)):
+                counts = by_tag[tag]
+                total = sum(counts.values())
+                cells = [_cell(counts.get(value, 0), total) for value in values]
+                rows.append({"model": model, "tag": tag, "total": total, "cells": cells})
+        tables.append({"criterion": criterion, "values": values, "rows": rows})
+    return tables

@@ -6,4 +6,6 @@ app_name = "reviews"
 
 urlpatterns = [
     path("", common.home, name="home"),
+    path("campaigns/", common.campaigns, name="campaigns"),
+    path("campaigns/<slug:slug>/", common.campaign_detail, name="campaign"),
 ]

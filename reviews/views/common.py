@@ -1,13 +1,42 @@
-from django.contrib.auth.decorators import login_required
+"""Pages every role shares: home routing and the campaign overview."""
+
 from django.shortcuts import redirect, render
 
-from reviews.roles import Role, role_of
+from reviews.access import get_campaign_for, role_required, user_has_role, user_role
+from reviews.roles import Role
+from reviews.status import campaign_status, campaigns_overview, final_answer_tables
+
+# Where each role starts its day; the one place to change when a role gets its own page.
+HOME_BY_ROLE = {
+    Role.LABELER: "reviews:campaigns",
+    Role.LEAD: "reviews:campaigns",
+    Role.ADMIN: "reviews:campaigns",
+}
 
 
-@login_required
+@role_required(Role.LABELER)
 def home(request):
     """Send each role to its work."""
-    role = role_of(request.user)
-    if role is None:
-        return render(request, "reviews/no_role.html", status=403)
-    return redirect("reviews:campaigns")
+    return redirect(HOME_BY_ROLE[user_role(request.user)])
+
+
+@role_required(Role.LABELER)
+def campaigns(request):
+    """Every campaign with its headline counts."""
+    rows = campaigns_overview(user=request.user)
+    return render(request, "reviews/campaigns.html", {"campaigns": rows})
+
+
+@role_required(Role.LABELER)
+def campaign_detail(request, slug):
+    """A campaign's figures; leads and admins also see the final answers by model and tag."""
+    campaign = get_campaign_for(request.user, slug)
+    status = campaign_status(campaign)
+    show_answers = user_has_role(request.user, Role.LEAD)
+    context = {
+        "campaign": campaign,
+        "status": status,
+        "show_answers": show_answers,
+        "final_answer_tables": final_answer_tables(status["final_answers"]) if show_answers else [],
+    }
+    return render(request, "reviews/campaign_detail.html", context)

@@ -1,0 +1,54 @@
+"""Who may see what: views call these first, so role rules live in one place."""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, render
+
+from reviews.models import Campaign
+from reviews.roles import RANK, Role, role_of
+
+NO_ROLE_TEMPLATE = "reviews/no_role.html"
+
+
+def user_role(user) -> Role | None:
+    """The user's role, looked up once per user object (so once per request for request.user)."""
+    try:
+        return user._reviews_role
+    except AttributeError:
+        user._reviews_role = role_of(user)
+        return user._reviews_role
+
+
+def user_has_role(user, minimum: Role) -> bool:
+    """True when the user's role is `minimum` or a higher one."""
+    role = user_role(user)
+    return role is not None and RANK[role] >= RANK[minimum]
+
+
+def role_required(minimum: Role):
+    """Anonymous users go to the login page; signed-in users below `minimum` get a 403."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            role = user_role(request.user)
+            if role is None:
+                return render(request, NO_ROLE_TEMPLATE, status=403)
+            if RANK[role] < RANK[minimum]:
+                raise PermissionDenied(f"This page needs the {minimum.label.lower()} role.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def get_campaign_for(user, slug: str) -> Campaign:
+    """A campaign any role may open, by slug; 404 when there is none."""
+    if user_role(user) is None:
+        raise PermissionDenied("You have no role yet.")
+    return get_object_or_404(Campaign.objects.select_related("rubric"), slug=slug)
