@@ -12,6 +12,28 @@ class Role(models.TextChoices):
 # Each role includes the ones before it.
 RANK = {Role.LABELER: 1, Role.LEAD: 2, Role.ADMIN: 3}
 
+ALL_MODELS = (
+    "adjudication",
+    "annotator",
+    "answer",
+    "assignment",
+    "campaign",
+    "campaignsettings",
+    "datasetversion",
+    "escalation",
+    "feedbackevent",
+    "finalanswer",
+    "item",
+    "itemscore",
+    "judgment",
+    "metricsnapshot",
+    "prompt",
+    "response",
+    "rubric",
+    "rubricversion",
+    "scoringrun",
+)
+
 # Permissions each role's group holds (codenames on reviews models).
 GROUP_PERMISSIONS = {
     Role.LABELER: ["add_judgment", "view_item", "view_campaign"],
@@ -46,7 +68,9 @@ GROUP_PERMISSIONS = {
         "add_datasetversion",
         "view_datasetversion",
         "add_scoringrun",
-        "view_feedbackevent",
+        # Admins support everyone: they may look at every table (the Django admin keeps the
+        # audit trail and derived data read-only).
+        *(f"view_{model}" for model in ALL_MODELS),
     ],
 }
 

@@ -66,6 +66,7 @@ def create_groups(apps, schema_editor):
     Permission = apps.get_model("auth", "Permission")
     for role, codenames in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role.value)
+        codenames = sorted(set(codenames))
         perms = Permission.objects.filter(content_type__app_label="reviews", codename__in=codenames)
         missing = set(codenames) - set(perms.values_list("codename", flat=True))
         if missing:
