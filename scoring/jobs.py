@@ -64,6 +64,14 @@ def request_rescore(campaign: Campaign, trigger: str) -> RescoreRequest:
 
 
 def _enqueue(run: ScoringRun) -> RescoreRequest:
+    """Put the run's job on the queue once the run row is committed (a worker must find it)."""
+    if connection.in_atomic_block:
+        transaction.on_commit(lambda: _send(run))
+        return RescoreRequest(run, "queued", "rescoring queued")
+    return _send(run)
+
+
+def _send(run: ScoringRun) -> RescoreRequest:
     try:
         django_rq.get_queue("default").enqueue(
             run_rescore, run.id, job_id=f"rescore-{run.id}", job_timeout=settings.SCORING_JOB_TIMEOUT

@@ -38,5 +38,7 @@ def campaign_detail(request, slug):
         "status": status,
         "show_answers": show_answers,
         "final_answer_tables": final_answer_tables(status["final_answers"]) if show_answers else [],
+        "scoring_runs": campaign.scoring_runs.order_by("-requested_at", "-id")[:10] if show_answers else [],
+        "can_rescore": user_has_role(request.user, Role.ADMIN),
     }
     return render(request, "reviews/campaign_detail.html", context)
