@@ -10,6 +10,8 @@ from reviews.accounts import create_user
 from reviews.campaigns import create_campaign
 from reviews.roles import Role
 
+pytest_plugins = ["tests.redis_fixtures"]
+
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 PASSWORD = "correct-horse-battery-staple"
 
