@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from reviews import bulk, final_answers
@@ -15,6 +15,7 @@ from reviews.models import (
     Annotator,
     Answer,
     FeedbackEvent,
+    FinalAnswer,
     Item,
     Judgment,
     LabelKind,
@@ -127,6 +128,10 @@ class PoolImporter:
             self.report.created = 0
             self.report.labels = 0
             raise
+        if connection.vendor == "postgresql" and self.report.created:
+            # Fresh statistics, so the planner knows the tables grew (autovacuum may take minutes).
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE " + ", ".join(m._meta.db_table for m in ANALYZED))
         return self.report
 
     def _parse(self, number: int, raw: bytes | None) -> LineIn | None:
@@ -360,6 +365,7 @@ class PoolImporter:
         return labeled
 
 
+ANALYZED = (Prompt, Response, Item, Judgment, Adjudication, Answer, FinalAnswer)
 ITEM_COLUMNS = [
     "id",
     "campaign_id",
