@@ -63,9 +63,7 @@ def insert_rows(model: type[models.Model], attnames: list[str], rows: list[tuple
         return
     fields = {f.attname: f for f in model._meta.concrete_fields}
     # Columns the caller leaves out get the model's default (the database has none of Django's).
-    defaulted = [
-        f for name, f in fields.items() if name not in attnames and f.has_default() and not f.primary_key
-    ]
+    defaulted = [f for name, f in fields.items() if name not in attnames and f.has_default() and not f.primary_key]
     if defaulted:
         extra = tuple(f.get_default() for f in defaulted)
         attnames = [*attnames, *(f.attname for f in defaulted)]

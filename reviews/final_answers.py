@@ -98,16 +98,17 @@ PAIRS_SQL = "SELECT response_a_id, response_b_id FROM reviews_item WHERE id IN (
 AFFECTED_SQL = (
     "SELECT id, response_a_id, response_b_id FROM reviews_item WHERE response_a_id IN ({0}) OR response_b_id IN ({1})"
 )
-# Human votes per (criterion, response) for per-response criteria, per (criterion, item) otherwise.
+# Human votes per (criterion, response) for per-response criteria, per (criterion, item) otherwise;
+# a person who judged two items showing the same response still votes once on it.
 # Two index-friendly halves joined by UNION ALL: an OR across them would scan the table.
 # CROSS JOIN makes SQLite start from the item's judgments (not from every answer whose
 # response_id IS NULL); other databases treat it as a plain join.
 VOTES_SQL = (
-    "SELECT a.criterion, a.response_id, NULL, a.value, COUNT(*) FROM reviews_answer a "
+    "SELECT a.criterion, a.response_id, NULL, a.value, COUNT(DISTINCT j.annotator_id) FROM reviews_answer a "
     "JOIN reviews_judgment j ON j.id = a.judgment_id WHERE a.response_id IN ({0}) AND j.kind = 'human' "
     "GROUP BY a.criterion, a.response_id, a.value "
     "UNION ALL "
-    "SELECT a.criterion, NULL, j.item_id, a.value, COUNT(*) FROM reviews_judgment j "
+    "SELECT a.criterion, NULL, j.item_id, a.value, COUNT(DISTINCT j.annotator_id) FROM reviews_judgment j "
     "CROSS JOIN reviews_answer a WHERE a.judgment_id = j.id AND j.item_id IN ({1}) AND j.kind = 'human' "
     "AND a.response_id IS NULL GROUP BY a.criterion, j.item_id, a.value"
 )
@@ -141,7 +142,9 @@ def _refresh_item_flags(item_pairs, votes, adjudicated, decided_keys) -> None:
     rows = []
     for item_id, a, b in item_pairs:
         keys = {(crit, target) for target in (a, b, ("item", item_id)) for crit in by_target.get(target, ())}
-        resolved = bool(keys) and keys <= decided_keys
         n_human, has_adjudication = flags[item_id]
+        # Resolved: judged itself (not only through items that share its responses), and every
+        # criterion that anyone answered for it or its responses has a final answer.
+        resolved = (n_human > 0 or has_adjudication) and bool(keys) and keys <= decided_keys
         rows.append((resolved, has_adjudication, n_human, item_id))
     bulk.update_rows(Item, ["resolved", "adjudicated", "human_judgments"], rows)

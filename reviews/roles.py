@@ -75,6 +75,22 @@ GROUP_PERMISSIONS = {
 }
 
 
+def sync_role_groups(group_model, permission_model) -> None:
+    """Create the role groups and give each exactly its permissions (idempotent).
+
+    Run by migration 0002 (with historical models) and after every migrate or test flush
+    (post_migrate), so the groups follow this module when it changes.
+    """
+    for role, codenames in GROUP_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role.value)
+        wanted = sorted(set(codenames))
+        perms = permission_model.objects.filter(content_type__app_label="reviews", codename__in=wanted)
+        missing = set(wanted) - set(perms.values_list("codename", flat=True))
+        if missing:
+            raise RuntimeError(f"permissions missing for role {role}: {sorted(missing)}")
+        group.permissions.set(perms)
+
+
 def role_of(user) -> Role | None:
     """The highest role a user holds; superusers are admins; None for anonymous or no role."""
     if not user.is_authenticated or not user.is_active:

@@ -69,6 +69,12 @@ def jsonl(*lines) -> io.BytesIO:
     return io.BytesIO(body)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests create many users; the production hasher is deliberately slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def labeler(db):
     return create_user("lena", Role.LABELER, password=PASSWORD)

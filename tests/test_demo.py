@@ -45,12 +45,6 @@ from tests.conftest import PASSWORD, RUBRIC
 PASSWORD_LINE = re.compile(r"^\s+(\w+)\s+role (\w+)\s+password: (\S+)$", re.MULTILINE)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Creating three accounts per test with the production hasher costs about a second.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(scope="module")
 def lines():
     return demo_lines()

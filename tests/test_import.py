@@ -394,3 +394,36 @@ def test_a_failed_import_rolls_back_earlier_batches(campaign, settings):
     errors = failed_import(campaign, *lines, pool_line("bad", prompt=""))
     assert errors == ["line 6: prompt: must not be empty"]
     assert FeedbackEvent.objects.count() == 0
+
+
+def test_an_item_resolved_only_through_shared_responses_is_not_resolved(campaign):
+    shared = {"prompt_id": "p1", "prompt": "Q?"}
+    r = {k: {"key": k, "model": f"model-{k}", "text": f"text {k}"} for k in "abc"}
+    both = [label(name, "compliance", "full_refusal", response=key) for name in ("h1", "h2") for key in "ab"]
+    import_pool(
+        campaign,
+        jsonl(
+            pool_line("ab", responses=[r["a"], r["b"]], labels=both, **shared),
+            pool_line("ba", responses=[r["b"], r["a"]], **shared),
+        ),
+    )
+    items = {i.external_id: i for i in Item.objects.all()}
+    assert items["ab"].resolved
+    assert not items["ba"].resolved  # nobody judged it, though both its responses are decided
+
+
+def test_one_person_judging_two_items_that_show_a_response_votes_once_on_it(campaign):
+    shared = {"prompt_id": "p1", "prompt": "Q?"}
+    r = {k: {"key": k, "model": f"model-{k}", "text": f"text {k}"} for k in "abc"}
+    import_pool(
+        campaign,
+        jsonl(
+            pool_line(
+                "ab", responses=[r["a"], r["b"]], labels=[label("h1", "compliance", "harmful", response="b")], **shared
+            ),
+            pool_line(
+                "bc", responses=[r["b"], r["c"]], labels=[label("h1", "compliance", "harmful", response="b")], **shared
+            ),
+        ),
+    )
+    assert final("compliance", response=Response.objects.get(key="b")) is None  # one voter, k = 2

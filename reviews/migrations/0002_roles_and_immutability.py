@@ -3,7 +3,7 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from reviews.roles import GROUP_PERMISSIONS
+from reviews.roles import GROUP_PERMISSIONS, sync_role_groups
 
 SQLITE = [
     """CREATE TRIGGER feedbackevent_no_update BEFORE UPDATE ON reviews_feedbackevent
@@ -62,16 +62,7 @@ def create_groups(apps, schema_editor):
     app_config.models_module = True
     create_permissions(app_config, apps=apps, verbosity=0)
     app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in GROUP_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role.value)
-        codenames = sorted(set(codenames))
-        perms = Permission.objects.filter(content_type__app_label="reviews", codename__in=codenames)
-        missing = set(codenames) - set(perms.values_list("codename", flat=True))
-        if missing:
-            raise RuntimeError(f"permissions missing for role {role}: {sorted(missing)}")
-        group.permissions.set(perms)
+    sync_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 
 def remove_groups(apps, schema_editor):

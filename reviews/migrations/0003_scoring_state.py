@@ -4,53 +4,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reviews', '0002_roles_and_immutability'),
+        ("reviews", "0002_roles_and_immutability"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='itemscore',
-            name='itemscore_queue_order',
+            model_name="itemscore",
+            name="itemscore_queue_order",
         ),
         migrations.AddField(
-            model_name='itemscore',
-            name='rank',
+            model_name="itemscore",
+            name="rank",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='prompt',
-            name='features',
+            model_name="prompt",
+            name="features",
             field=models.BinaryField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='prompt',
-            name='features_version',
+            model_name="prompt",
+            name="features_version",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='response',
-            name='features',
+            model_name="response",
+            name="features",
             field=models.BinaryField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='response',
-            name='features_version',
+            model_name="response",
+            name="features_version",
             field=models.PositiveSmallIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='scoringrun',
-            name='heartbeat_at',
+            model_name="scoringrun",
+            name="heartbeat_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='scoringrun',
-            name='phase',
+            model_name="scoringrun",
+            name="phase",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddIndex(
-            model_name='itemscore',
-            index=models.Index(fields=['run', 'rank'], name='itemscore_queue_order'),
+            model_name="itemscore",
+            index=models.Index(fields=["run", "rank"], name="itemscore_queue_order"),
         ),
     ]

@@ -101,8 +101,8 @@ class Item(models.Model):
     risk_prior = models.FloatField(null=True, blank=True)
     tags = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    # SHA-256 of the canonical import line minus its labels: re-importing the same
-    # content is a no-op, different content under the same external_id a conflict.
+    # SHA-256 of the canonical import line, labels included: re-importing the same content
+    # is a no-op, different content (new labels too) under the same external_id a conflict.
     content_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
 

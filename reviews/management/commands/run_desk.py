@@ -18,6 +18,7 @@ from django.db import connections
 from config.env import env_str
 from reviews.demo import DEMO_SLUG, ensure_demo, write_accounts
 from reviews.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from scoring.jobs import rescore_due
 
 HOST = "127.0.0.1"
 STOP_TIMEOUT = 15.0
@@ -179,6 +180,10 @@ class Command(BaseCommand):
             self._start_children(children, child_env(redis_url), port, workers)
             failure = self._wait_until_ready(port, children, redis, stop)
             if failure is None and not stop.requested:
+                # Score what changed while we were stopped (the embedded Redis keeps no jobs).
+                for line in rescore_due():
+                    self.stdout.write(f"rescoring {line}")
+                connections.close_all()
                 self._banner(port, children, redis, demo)
                 failure = self._supervise(children, redis, stop)
         except EmbeddedRedisError as exc:
@@ -195,7 +200,10 @@ class Command(BaseCommand):
 
     def _start_children(self, children: Children, env: dict, port: int, workers: int) -> None:
         base = Path(settings.BASE_DIR)
-        children.start("RQ worker", [sys.executable, str(base / "manage.py"), "rqworker", "default"], env=env, cwd=base)
+        manage = [sys.executable, str(base / "manage.py")]
+        children.start("RQ worker", [*manage, "rqworker", "default"], env=env, cwd=base)
+        # The schedule: looks for campaigns to rescore every SCORING_SCHEDULE_SECONDS.
+        children.start("scheduler", [*manage, "rqcron", "scoring.cron"], env=env, cwd=base)
         web = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{port}", "--workers", str(workers)]
         # No control socket: gunicorn's default path is shared by every instance in the home directory.
         web += ["--graceful-timeout", "10", "--no-control-socket"]
