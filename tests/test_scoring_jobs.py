@@ -2,10 +2,14 @@
 
 import signal
 import time
+from datetime import timedelta
+from io import StringIO
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.db import connection
+from django.urls import reverse
 
 from reviews.campaigns import create_campaign
 from reviews.importer import import_pool
@@ -92,8 +96,6 @@ def test_lost_runs_are_failed_once_their_heartbeat_is_stale(settings):
     run = ScoringRun.objects.create(campaign=campaign, status=Status.RUNNING)
     ScoringRun.objects.filter(pk=run.pk).update(heartbeat_at=run.requested_at)
     assert jobs.fail_lost_runs(campaign) == 0  # still fresh
-    from datetime import timedelta
-
     ScoringRun.objects.filter(pk=run.pk).update(heartbeat_at=run.requested_at - timedelta(seconds=61))
     assert jobs.fail_lost_runs(campaign) == 1
     run.refresh_from_db()
@@ -133,8 +135,6 @@ def test_an_unreachable_redis_records_the_run_and_the_schedule_sends_it_later(se
     assert ScoringRun.objects.get().status == Status.QUEUED
     # Redis is back: the schedule re-queues the stranded run and a real worker runs it.
     settings.RQ_QUEUES = {"default": {"URL": redis_url}}
-    from datetime import timedelta
-
     ScoringRun.objects.update(requested_at=request.run.requested_at - timedelta(minutes=2))
     jobs.rescore_due()
     result = manage_run("rqworker", "--burst", "default", env=process_env(redis_url))
@@ -189,3 +189,27 @@ def test_a_worker_killed_mid_run_leaves_the_previous_scores_and_the_next_run_com
     assert campaign.scoring_run == retry.run
     assert ItemScore.objects.filter(run=retry.run).count() == 4000
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+@pytest.mark.django_db
+def test_the_rescore_command_runs_in_the_foreground_and_reports():
+    campaign = make_campaign(120)
+    out, err = StringIO(), StringIO()
+    call_command("rescore", campaign.slug, stdout=out, stderr=err)
+    run = ScoringRun.objects.get(campaign=campaign)
+    assert run.status == Status.SUCCEEDED and run.trigger == "command"
+    assert f"run {run.id} succeeded: 120 items" in out.getvalue()
+    assert "reward model: trained on" in out.getvalue()
+    assert "score" in err.getvalue()  # the progress bar
+    campaign.refresh_from_db()
+    assert campaign.scoring_run == run
+
+
+@pytest.mark.django_db
+def test_pages_keep_working_when_redis_is_unreachable(client, admin, settings):
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}
+    campaign = make_campaign(20)
+    rescore_now(campaign)
+    client.force_login(admin)
+    for url in (reverse("reviews:campaigns"), reverse("reviews:campaign", args=[campaign.slug])):
+        assert client.get(url).status_code == 200
