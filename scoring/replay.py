@@ -144,7 +144,8 @@ def load_pool(path: str | Path, *, k: int = K, judge: str | None = AUTO) -> Pool
                 if lab["kind"] == "model" and lab["criterion"] == PREFERENCE:
                     judges.add(lab["annotator"])
         per_item.append(item_labels)
-    if judge == AUTO:
+    auto = judge == AUTO
+    if auto:
         judge = judges.pop() if not has_people and len(judges) == 1 else None
 
     finals = {target: final_answer(labs, k) for target, labs in per_response.items()}
@@ -178,8 +179,10 @@ def load_pool(path: str | Path, *, k: int = K, judge: str | None = AUTO) -> Pool
     p_feat = _features([prompt_text(obj["prompt"]) for obj in lines])
     a_feat = _features([obj["responses"][0]["text"] for obj in lines])
     b_feat = _features([obj["responses"][1]["text"] for obj in lines])
-    if judge is not None:
-        source = f"the judge {judge!r} (model labels: the set has no human labels)"
+    if judge is not None and auto:
+        source = f"the judge {judge!r} (model labels: the file has no human or lead labels)"
+    elif judge is not None:
+        source = f"the judge {judge!r} (model labels, where no person gave a pairwise answer)"
     else:
         source = "final answers (lead, else unanimous humans); without a pairwise answer, the compliance rule"
     counts["known"] = int(np.sum(~np.isnan(pref)))
