@@ -13,6 +13,8 @@ from reviews.roles import Role
 pytest_plugins = ["tests.redis_fixtures"]
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PASSWORD = "correct-horse-battery-staple"
 
 RUBRIC = {
@@ -67,6 +69,33 @@ def jsonl(*lines) -> io.BytesIO:
         for ln in lines
     )
     return io.BytesIO(body)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright drives the system Chromium (Playwright cannot download browsers here)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium package to run the browser tests")
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where browser tests leave screenshots (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
 
 
 @pytest.fixture(autouse=True)
