@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviews import bulk
-from reviews.models import FinalAnswer, Item
+from reviews.models import Campaign, FinalAnswer, Item
 
 REFRESH_CHUNK = 1000
 
@@ -52,6 +52,9 @@ def refresh(campaign, item_ids) -> None:
 def _refresh_chunk(campaign, item_ids) -> None:
     k = campaign.settings.overlap_k
     with transaction.atomic():
+        # One refresh per campaign at a time: two judgments of one item committed concurrently
+        # would each count only their own vote (READ COMMITTED) and neither decide.
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
         shown = {r for pair in bulk.execute_in(PAIRS_SQL, [item_ids]) for r in pair}
         affected_pairs = bulk.execute_in(AFFECTED_SQL, [shown, shown])
         affected, response_ids = set(), set()
@@ -91,7 +94,8 @@ def _refresh_chunk(campaign, item_ids) -> None:
         bulk.execute_in(DELETE_BY_RESPONSE_SQL, [response_ids])
         bulk.execute_in(DELETE_BY_ITEM_SQL, [affected])
         bulk.insert_rows(FinalAnswer, FINAL_COLUMNS, finals)
-        _refresh_item_flags(affected_pairs, votes, adjudicated, decided_keys)
+        version = campaign.rubric_version()
+        _refresh_item_flags(affected_pairs, version.parsed.criteria if version else (), decided_keys)
 
 
 PAIRS_SQL = "SELECT response_a_id, response_b_id FROM reviews_item WHERE id IN ({0})"
@@ -128,23 +132,25 @@ DELETE_BY_ITEM_SQL = "DELETE FROM reviews_finalanswer WHERE item_id IN ({0})"
 FINAL_COLUMNS = ["campaign_id", "criterion", "item_id", "response_id", "value", "basis", "human_votes", "updated_at"]
 
 
-def _refresh_item_flags(item_pairs, votes, adjudicated, decided_keys) -> None:
-    """Set resolved / adjudicated / human_judgments on items given as (id, response_a_id, response_b_id)."""
+def _refresh_item_flags(item_pairs, criteria, decided_keys) -> None:
+    """Set resolved / adjudicated / human_judgments on items given as (id, response_a_id, response_b_id).
+
+    Resolved: the item was judged itself (not only through items sharing its responses), and
+    every criterion of the campaign's rubric has a final answer, per response where it asks
+    per response. Until then the item stays in the queue for the criteria still open.
+    """
     flags = {
         item_id: (n_human, bool(has_adjudication))
         for item_id, n_human, has_adjudication in bulk.execute_in(
             FLAGS_SQL, [[item_id for item_id, _, _ in item_pairs]]
         )
     }
-    by_target = defaultdict(set)
-    for crit, target in set(votes) | set(adjudicated):
-        by_target[target].add(crit)
     rows = []
     for item_id, a, b in item_pairs:
-        keys = {(crit, target) for target in (a, b, ("item", item_id)) for crit in by_target.get(target, ())}
+        required = {
+            (c.slug, target) for c in criteria for target in ((a, b) if c.per_response else (("item", item_id),))
+        }
         n_human, has_adjudication = flags[item_id]
-        # Resolved: judged itself (not only through items that share its responses), and every
-        # criterion that anyone answered for it or its responses has a final answer.
-        resolved = (n_human > 0 or has_adjudication) and bool(keys) and keys <= decided_keys
+        resolved = (n_human > 0 or has_adjudication) and bool(required) and required <= decided_keys
         rows.append((resolved, has_adjudication, n_human, item_id))
     bulk.update_rows(Item, ["resolved", "adjudicated", "human_judgments"], rows)

@@ -14,6 +14,7 @@ from reviews.models import (
     Adjudication,
     Annotator,
     Answer,
+    Campaign,
     FeedbackEvent,
     FinalAnswer,
     Item,
@@ -87,7 +88,6 @@ class PoolImporter:
         self.report = ImportReport()
         self.rubric_version = campaign.rubric_version()
         self.rubric = self.rubric_version.parsed if self.rubric_version else None
-        self.settings_version = campaign.settings
         self.batch_size = django_settings.REVIEWS_IMPORT_BATCH_SIZE
         self.max_line_bytes = django_settings.REVIEWS_IMPORT_MAX_LINE_BYTES
         self._annotators: dict[str, int] = {}
@@ -99,6 +99,10 @@ class PoolImporter:
         """Import a binary stream of JSON Lines; raise ImportFailed (nothing written) on any error."""
         try:
             with transaction.atomic():
+                # One import per campaign at a time: a concurrent one would collide on the unique
+                # indexes with a database error instead of reporting per-line conflicts.
+                Campaign.objects.select_for_update().filter(pk=self.campaign.pk).first()
+                self.settings_version = self.campaign.settings
                 batch: list[tuple[int, LineIn]] = []
                 for number, raw in read_lines(stream, self.max_line_bytes):
                     if self.progress:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from reviews.rubric import RubricDefinition
+from reviews.rubric import TIE, RubricDefinition
 
 TOP_LEVEL_KEYS = {"external_id", "prompt_id", "prompt", "responses", "risk_prior", "tags", "metadata", "labels"}
 LABEL_KEYS = {"annotator", "kind", "criterion", "response", "value", "confidence", "rationale", "created_at"}
@@ -128,6 +128,9 @@ def _check_responses(raw, errors: list[str]) -> tuple[ResponseIn, ResponseIn] | 
             errors.append(f"responses[{i}].text: must be a non-empty string")
         out.append(ResponseIn(key, model, text))
     if errors:
+        return None
+    if TIE in (out[0].key, out[1].key):
+        errors.append(f"responses: the key {TIE!r} is reserved (a pairwise answer of {TIE!r} means a tie)")
         return None
     if out[0].key == out[1].key:
         errors.append(f"responses: duplicate key {out[0].key!r}; the two responses need different keys")

@@ -16,12 +16,23 @@ import django_rq
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from redis.exceptions import RedisError
+from rq.exceptions import DuplicateJobError
 
 from reviews import bulk
-from reviews.models import Campaign, FinalAnswer, Item, ItemScore, Judgment, LabelKind, Prompt, Response, ScoringRun
+from reviews.models import (
+    Campaign,
+    Escalation,
+    FinalAnswer,
+    Item,
+    ItemScore,
+    Judgment,
+    LabelKind,
+    Prompt,
+    Response,
+    ScoringRun,
+)
 from scoring import diversity, features, models, selection
 
 log = logging.getLogger(__name__)
@@ -55,12 +66,21 @@ def request_rescore(campaign: Campaign, trigger: str) -> RescoreRequest:
     """Queue a rescoring run, unless one is already queued (then that one covers this request)."""
     fail_lost_runs(campaign)
     with transaction.atomic():
-        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # serialize requests per campaign
-        queued = campaign.scoring_runs.filter(status=Status.QUEUED).order_by("id").first()
+        _lock(campaign)  # serialize requests per campaign
+        queued = _queued_run(campaign)
         if queued is not None:
             return RescoreRequest(queued, "coalesced", "a rescoring run is already queued")
         run = ScoringRun.objects.create(campaign=campaign, trigger=trigger)
     return _enqueue(run)
+
+
+def _lock(campaign: Campaign) -> None:
+    """Take the campaign's row lock: run requests, claims and commits of one campaign go one at a time."""
+    Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+
+
+def _queued_run(campaign: Campaign) -> ScoringRun | None:
+    return campaign.scoring_runs.filter(status=Status.QUEUED).order_by("id").first()
 
 
 def _enqueue(run: ScoringRun) -> RescoreRequest:
@@ -74,8 +94,10 @@ def _enqueue(run: ScoringRun) -> RescoreRequest:
 def _send(run: ScoringRun) -> RescoreRequest:
     try:
         django_rq.get_queue("default").enqueue(
-            run_rescore, run.id, job_id=f"rescore-{run.id}", job_timeout=settings.SCORING_JOB_TIMEOUT
+            run_rescore, run.id, job_id=f"rescore-{run.id}", job_timeout=settings.SCORING_JOB_TIMEOUT, unique=True
         )
+    except DuplicateJobError:
+        return RescoreRequest(run, "coalesced", "the run is already on the queue")
     except RedisError as exc:
         log.warning("rescoring run %s recorded but not queued: %s", run.id, exc)
         return RescoreRequest(run, "unavailable", "the job queue is unreachable; the run will start when it is back")
@@ -99,14 +121,15 @@ def rescore_due() -> list[str]:
     fail_lost_runs()
     done = []
     for campaign in Campaign.objects.all():
-        queued = campaign.scoring_runs.filter(status=Status.QUEUED).order_by("id").first()
+        queued = _queued_run(campaign)
         if queued is not None:
             if queued.requested_at < timezone.now() - timedelta(minutes=1):
-                _enqueue(queued)  # same job id: a no-op if it is still on the queue
+                _enqueue(queued)  # unique job id: refused if it is still on the queue
             continue
         last = campaign.scoring_runs.filter(status=Status.SUCCEEDED).order_by("-requested_at").first()
         changed = (
             last is None
+            or last.settings_version_id != campaign.settings.id  # new λ weights or budget
             or Item.objects.filter(campaign=campaign, created_at__gt=last.requested_at).exists()
             or Judgment.objects.filter(item__campaign=campaign, created_at__gt=last.requested_at).exists()
         )
@@ -118,33 +141,65 @@ def rescore_due() -> list[str]:
 # -- running --------------------------------------------------------------------------------
 
 
-def run_rescore(run_id: int) -> str:
-    """The RQ job: claim a queued run and execute it; afterwards start the next queued run, if any."""
-    run = ScoringRun.objects.select_related("campaign").get(pk=run_id)
-    campaign = run.campaign
+class RunLost(Exception):
+    """The run was marked failed (its heartbeat went stale) or overtaken before it could commit."""
+
+
+def _claim(campaign: Campaign, *, run_id: int | None = None, trigger: str = "") -> ScoringRun | None:
+    """Start a run unless one of this campaign is running: the queued run `run_id`, or a new one."""
     fail_lost_runs(campaign)
     now = timezone.now()
     with transaction.atomic():
-        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        _lock(campaign)
         if campaign.scoring_runs.filter(status=Status.RUNNING).exists():
-            return f"run {run_id} waits: another run of {campaign.slug} is running"
+            return None
+        if run_id is None:
+            return ScoringRun.objects.create(
+                campaign=campaign, trigger=trigger, status=Status.RUNNING, started_at=now, heartbeat_at=now
+            )
         claimed = ScoringRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
             status=Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
         )
-    if not claimed:
-        return f"run {run_id} was not queued"
+    return ScoringRun.objects.get(pk=run_id) if claimed else None
+
+
+def _execute(run: ScoringRun, progress=None) -> ScoringRun:
+    """Run it; a failure is recorded on the run (and raised); then start the next queued run, if any."""
     try:
-        Rescorer(ScoringRun.objects.get(pk=run_id)).execute()
+        Rescorer(run, progress=progress).execute()
     except Exception as exc:
-        ScoringRun.objects.filter(pk=run_id).update(
+        ScoringRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
             status=Status.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"
         )
         raise
     finally:
-        following = campaign.scoring_runs.filter(status=Status.QUEUED).order_by("id").first()
+        following = _queued_run(run.campaign)
         if following is not None:
             _enqueue(following)
+    run.refresh_from_db()
+    return run
+
+
+def run_rescore(run_id: int) -> str:
+    """The RQ job: claim a queued run and execute it."""
+    run = ScoringRun.objects.select_related("campaign").get(pk=run_id)
+    claimed = _claim(run.campaign, run_id=run_id)
+    if claimed is None:
+        return f"run {run_id} not started: it is not queued, or another run of {run.campaign.slug} is running"
+    _execute(claimed)
     return f"run {run_id} succeeded"
+
+
+def rescore_in_foreground(campaign: Campaign, trigger: str, progress=None) -> ScoringRun:
+    """The same run in this process (the `rescore` command, benchmarks, tests)."""
+    run = _claim(campaign, trigger=trigger)
+    if run is None:
+        raise RunBusy(f"a rescoring run of {campaign.slug} is already running")
+    return _execute(run, progress)
+
+
+class RunBusy(Exception):
+    """Another run of the campaign is running."""
 
 
 @dataclass
@@ -159,6 +214,7 @@ class _Arrays:
     model_risk: list = field(default_factory=list)
     eligible: list = field(default_factory=list)
     labeled: list = field(default_factory=list)
+    judgments: list = field(default_factory=list)
     embeddings: list = field(default_factory=list)
 
 
@@ -262,13 +318,17 @@ class Rescorer:
         if item_ids is not None:
             for start in range(0, len(item_ids), self.chunk):
                 yield bulk.execute_in(
-                    f"SELECT {cols} {joins} WHERE i.id IN ({{0}}) ORDER BY i.id", [item_ids[start : start + self.chunk]]
+                    f"SELECT {cols} {joins} WHERE i.id IN ({{0}}) AND p.features IS NOT NULL "
+                    "AND ra.features IS NOT NULL AND rb.features IS NOT NULL ORDER BY i.id",
+                    [item_ids[start : start + self.chunk]],
                 )
             return
         while True:
             with connection.cursor() as cursor:
                 cursor.execute(
+                    # Items whose texts arrived after the features phase wait for the next run.
                     f"SELECT {cols} {joins} WHERE i.campaign_id = %s AND i.excluded = %s AND i.id > %s "
+                    "AND p.features IS NOT NULL AND ra.features IS NOT NULL AND rb.features IS NOT NULL "
                     "ORDER BY i.id LIMIT %s",
                     [self.campaign.id, False, last, self.chunk],
                 )
@@ -283,15 +343,12 @@ class Rescorer:
         return tuple(features.from_bytes([bytes(row[col]) for row in rows]) for col in (1, 2, 3))
 
     def _train(self) -> tuple[models.Linear, models.Linear]:
-        risky = self._risk_outcomes()
-        resolved = list(
-            Item.objects.filter(campaign=self.campaign, resolved=True).order_by("id").values_list("id", flat=True)
-        )
+        examples = self._risk_examples()
         X, y = [], []
-        for rows in self._item_rows(resolved):
+        for rows in self._item_rows(sorted(examples)):
             prompt, a, b = self._vectors(rows)
             X.append(features.risk_features(prompt, a, b))
-            y.extend(int(row[0] in risky) for row in rows)
+            y.extend(examples[row[0]] for row in rows)
         with self._computing():
             risk_model = models.train_risk(
                 np.vstack(X) if X else np.zeros((0, 3 * features.DIM)), np.array(y, dtype=int), self.rng
@@ -315,23 +372,37 @@ class Rescorer:
         self._beat()
         return risk_model, reward_model
 
-    def _risk_outcomes(self) -> set[int]:
-        """Items whose final answers (their own, or their responses') contain a risk option."""
-        risky: set[int] = set()
-        for criterion in self.rubric.criteria if self.rubric else ():
-            if not criterion.risk_values:
-                continue
-            finals = FinalAnswer.objects.filter(
-                campaign=self.campaign, criterion=criterion.slug, value__in=criterion.risk_values
-            )
-            risky.update(finals.filter(item__isnull=False).values_list("item_id", flat=True))
-            responses = finals.filter(response__isnull=False).values("response_id")
-            risky.update(
-                Item.objects.filter(campaign=self.campaign)
-                .filter(Q(response_a_id__in=responses) | Q(response_b_id__in=responses))
-                .values_list("id", flat=True)
-            )
-        return risky
+    def _risk_examples(self) -> dict[int, int]:
+        """Risk labels: item → 1 if a final answer is a risk option (or a lead confirmed a harmful-content
+        escalation), 0 once every criterion with risk options is decided for it without one."""
+        criteria = [c for c in self.rubric.criteria if c.risk_values] if self.rubric else []
+        finals = {c.slug: {} for c in criteria}
+        for slug, item_id, response_id, value in FinalAnswer.objects.filter(
+            campaign=self.campaign, criterion__in=list(finals)
+        ).values_list("criterion", "item_id", "response_id", "value"):
+            finals[slug][response_id if response_id is not None else ("item", item_id)] = value
+        confirmed = set(
+            Escalation.objects.filter(
+                campaign=self.campaign, reason=Escalation.Reason.HARMFUL, status=Escalation.Status.RESOLVED
+            ).values_list("item_id", flat=True)
+        )
+        examples: dict[int, int] = {item_id: 1 for item_id in confirmed}
+        if not criteria:
+            return examples
+        for item_id, a, b in Item.objects.filter(campaign=self.campaign).values_list(
+            "id", "response_a_id", "response_b_id"
+        ):
+            risky, decided = item_id in confirmed, True
+            for c in criteria:
+                for target in (a, b) if c.per_response else (("item", item_id),):
+                    value = finals[c.slug].get(target)
+                    risky = risky or value in c.risk_values
+                    decided = decided and value is not None
+            if risky:
+                examples[item_id] = 1
+            elif decided:
+                examples[item_id] = 0
+        return examples
 
     def _votes(self, item_ids) -> dict[int, dict[str, int]]:
         if not self.pairwise:
@@ -372,18 +443,21 @@ class Rescorer:
                 tie = v.get("tie", 0) / 2
                 out.n_a.append(v.get(row[9], 0) + tie)
                 out.n_b.append(v.get(row[10], 0) + tie)
-                out.eligible.append(not row[5] and not row[6] and not row[7] and row[8] < k)
-                out.labeled.append(row[5] or row[8] > 0)
+                eligible = not row[5] and not row[6] and not row[7] and row[8] < k
+                out.eligible.append(eligible)
+                # Diversity compares with items that are done; one still in progress is not its own reference.
+                out.labeled.append(not eligible and (row[5] or row[8] > 0))
+                out.judgments.append(row[8])
             self.progress("score", len(out.ids), None)
             self._beat()
         return out
 
     def _select(self, arrays: _Arrays, weights: selection.Weights):
-        slots = self._slots()
+        budget = self._budget_left()
         with self._computing():
-            return self._select_pure(arrays, weights, slots)
+            return self._select_pure(arrays, weights, budget)
 
-    def _select_pure(self, arrays: _Arrays, weights: selection.Weights, slots: int | None):
+    def _select_pure(self, arrays: _Arrays, weights: selection.Weights, budget: int | None):
         n = len(arrays.ids)
         embeddings = np.vstack(arrays.embeddings).astype(np.float32) if n else np.zeros((0, features.DIM))
         prior = np.array(arrays.risk_prior, dtype=np.float64)
@@ -392,6 +466,8 @@ class Rescorer:
         p = np.concatenate(arrays.reward_prior) if n else np.zeros(0)
         h = models.posterior_uncertainty(np.array(arrays.n_a, dtype=float), np.array(arrays.n_b, dtype=float), p)
         labeled = np.array(arrays.labeled, dtype=bool)
+        judgments = np.array(arrays.judgments, dtype=float)
+        k = self.settings_version.overlap_k
         refs = diversity.representatives(embeddings[labeled], settings.SCORING_MAX_REPRESENTATIVES, self.rng)
         d = diversity.min_cosine_distance(embeddings, refs)
         chosen = selection.select_active(
@@ -400,27 +476,23 @@ class Rescorer:
             d,
             embeddings,
             np.array(arrays.eligible, dtype=bool),
-            slots,
+            budget,
+            np.maximum(k - judgments, 0).astype(float),
+            np.array(arrays.eligible, dtype=bool) & (judgments > 0),
             weights,
             self.settings_version.audit_share,
             self.rng,
         )
         u = selection.utility(r, h, chosen.diversity, weights)
-        return {"r": r, "h": h, "d": chosen.diversity, "u": u, "selection": chosen, "slots": slots}
+        return {"r": r, "h": h, "d": chosen.diversity, "u": u, "selection": chosen, "budget": budget}
 
-    def _slots(self) -> int | None:
-        """How many items the remaining budget covers at k judgments each (None: no cap)."""
+    def _budget_left(self) -> int | None:
+        """Judgments left in the total budget (None: no cap). The daily cap is enforced when serving."""
         s = self.settings_version
-        spent = Judgment.objects.filter(item__campaign=self.campaign, kind=LabelKind.HUMAN, source="app")
-        limits = []
-        if s.budget_total is not None:
-            limits.append(s.budget_total - spent.count())
-        if s.budget_daily is not None:
-            today = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-            limits.append(s.budget_daily - spent.filter(created_at__gte=today).count())
-        if not limits:
+        if s.budget_total is None:
             return None
-        return max(0, min(limits)) // s.overlap_k
+        spent = Judgment.objects.filter(item__campaign=self.campaign, kind=LabelKind.HUMAN, source="app").count()
+        return max(0, s.budget_total - spent)
 
     def _write(self, arrays: _Arrays, result) -> None:
         sel = result["selection"]
@@ -462,6 +534,12 @@ class Rescorer:
     def _commit(self, count: int, risk_model, reward_model, result) -> None:
         sel = result["selection"]
         with transaction.atomic():
+            current = Campaign.objects.select_for_update().get(pk=self.campaign.pk)
+            status = ScoringRun.objects.select_for_update().get(pk=self.run.pk).status
+            if status != Status.RUNNING:
+                raise RunLost(f"run {self.run.id} was marked {status} before it finished; its scores are discarded")
+            if current.scoring_run_id is not None and current.scoring_run_id > self.run.id:
+                raise RunLost(f"run {current.scoring_run_id}, newer than run {self.run.id}, is already in force")
             Campaign.objects.filter(pk=self.campaign.pk).update(scoring_run=self.run)
             ScoringRun.objects.filter(pk=self.run.pk).update(
                 status=Status.SUCCEEDED,
@@ -480,7 +558,7 @@ class Rescorer:
                     "reward_held_out_accuracy": reward_model.held_out_accuracy,
                     "selected": int(sel.selected.sum()),
                     "audit": int(sel.audit.sum()),
-                    "slots": result["slots"],
+                    "budget_left": result["budget"],
                     "utility_mean": float(result["u"].mean()) if count else None,
                     "compute_seconds": round(self.compute_seconds, 3),
                 },
@@ -498,4 +576,5 @@ class Rescorer:
             ScoringRun.objects.filter(campaign=self.campaign, status=Status.FAILED).values_list("id", flat=True)
         )
         for run_id in old + failed:
-            ItemScore.objects.filter(run_id=run_id).delete()
+            if run_id != self.run.id:
+                ItemScore.objects.filter(run_id=run_id).delete()

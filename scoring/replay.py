@@ -265,7 +265,9 @@ def _pick(
         d[perm],
         data.embeddings[perm],
         eligible[perm],
-        k,
+        k,  # one label per item in the replay: a budget of k judgments picks k items
+        np.ones(n),
+        np.zeros(n, dtype=bool),
         POLICY_WEIGHTS[policy],
         audit_share,
         rng,

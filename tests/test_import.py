@@ -33,6 +33,15 @@ def label(annotator, criterion, value, response=None, kind="human", **extra):
     return out
 
 
+def every_criterion(annotator, preference="a", compliance="full_compliance", quality=5, kind="human"):
+    """Labels answering every criterion of tests.conftest.RUBRIC for the two responses a and b."""
+    return [
+        label(annotator, "preference", preference, kind=kind),
+        *(label(annotator, "compliance", compliance, response=key, kind=kind) for key in "ab"),
+        *(label(annotator, "quality", quality, response=key, kind=kind) for key in "ab"),
+    ]
+
+
 def assert_nothing_written():
     assert Item.objects.count() == 0
     assert Prompt.objects.count() == 0
@@ -300,7 +309,7 @@ def test_unanimous_answers_of_k_humans_become_final(campaign):
     import_pool(
         campaign,
         jsonl(
-            pool_line("two", labels=[label("h1", "preference", "a"), label("h2", "preference", "a")]),
+            pool_line("two", labels=every_criterion("h1") + every_criterion("h2")),
             pool_line("one", labels=[label("h1", "preference", "a")]),
             pool_line("split", labels=[label("h1", "preference", "a"), label("h2", "preference", "b")]),
         ),
@@ -341,7 +350,8 @@ def test_an_adjudication_overrides_the_votes(campaign):
     )
     response = Response.objects.get(key="a", prompt__external_id="p-split")
     assert final("compliance", response=response) == ("full_refusal", "adjudication")
-    assert Item.objects.get().resolved
+    # Decided for that criterion, but the item's other criteria are still open.
+    assert not Item.objects.get().resolved
 
 
 def test_a_response_shown_by_two_items_gets_one_final_answer_from_labels_on_either(campaign):
@@ -367,7 +377,18 @@ def test_a_response_shown_by_two_items_gets_one_final_answer_from_labels_on_eith
     b = Response.objects.get(key="b")
     assert final("compliance", response=b) == ("full_refusal", "unanimous")
     assert FinalAnswer.objects.get(response=b).human_votes == 2
-    assert Item.objects.filter(resolved=True).count() == 2
+    assert Item.objects.filter(resolved=True).count() == 0  # preference and quality are still open
+
+
+def test_an_item_is_resolved_once_every_criterion_is_decided(campaign):
+    labels = every_criterion("h1") + every_criterion("h2")
+    labels[-1] = label("h2", "quality", 3, response="b")  # one split answer keeps it open
+    import_pool(campaign, jsonl(pool_line("x", labels=labels)))
+    assert not Item.objects.get().resolved
+    import_pool(
+        campaign, jsonl(pool_line("y", labels=[*labels[:-1], label("lead", "quality", 4, response="b", kind="lead")]))
+    )
+    assert Item.objects.get(external_id="y").resolved
 
 
 def test_labels_spread_over_import_batches_are_combined(campaign, settings):
@@ -399,7 +420,7 @@ def test_a_failed_import_rolls_back_earlier_batches(campaign, settings):
 def test_an_item_resolved_only_through_shared_responses_is_not_resolved(campaign):
     shared = {"prompt_id": "p1", "prompt": "Q?"}
     r = {k: {"key": k, "model": f"model-{k}", "text": f"text {k}"} for k in "abc"}
-    both = [label(name, "compliance", "full_refusal", response=key) for name in ("h1", "h2") for key in "ab"]
+    both = every_criterion("h1") + every_criterion("h2")
     import_pool(
         campaign,
         jsonl(
@@ -427,3 +448,9 @@ def test_one_person_judging_two_items_that_show_a_response_votes_once_on_it(camp
         ),
     )
     assert final("compliance", response=Response.objects.get(key="b")) is None  # one voter, k = 2
+
+
+def test_the_key_tie_is_reserved_for_pairwise_ties(campaign):
+    responses = [{"key": "tie", "model": "m", "text": "t"}, {"key": "b", "model": "n", "text": "u"}]
+    errors = failed_import(campaign, pool_line("x", responses=responses))
+    assert errors == ["line 1: responses: the key 'tie' is reserved (a pairwise answer of 'tie' means a tie)"]

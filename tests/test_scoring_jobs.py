@@ -8,7 +8,6 @@ from io import StringIO
 import numpy as np
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.urls import reverse
 
 from reviews.campaigns import create_campaign
@@ -29,16 +28,13 @@ def make_campaign(n_items: int, labeled_share: float = 0.5, slug: str = "scored"
 
 
 def rescore_now(campaign: Campaign) -> ScoringRun:
-    run = ScoringRun.objects.create(campaign=campaign, trigger="test", status=Status.RUNNING)
-    jobs.Rescorer(run).execute()
-    run.refresh_from_db()
-    return run
+    return jobs.rescore_in_foreground(campaign, "test")
 
 
 @pytest.mark.django_db
 def test_a_run_scores_every_item_and_records_how():
     campaign = make_campaign(300)
-    campaign.update_settings(budget_total=40, note="budget")  # 40 judgments at k = 2: 20 items
+    campaign.update_settings(budget_total=40, note="budget")  # 40 judgments at k = 2: 20 new items
     run = rescore_now(campaign)
     campaign.refresh_from_db()
     assert campaign.scoring_run == run
@@ -78,15 +74,43 @@ def test_items_whose_text_is_empty_after_cleaning_or_enormous_still_score():
 
 
 @pytest.mark.django_db
-def test_scores_of_an_unfinished_run_are_not_in_force():
+def test_a_run_marked_lost_cannot_commit_over_a_newer_one(settings):
     campaign = make_campaign(60)
     first = rescore_now(campaign)
-    # A second run that wrote some rows and then died: the campaign still points at the first.
-    lost = ScoringRun.objects.create(campaign=campaign, status=Status.RUNNING)
-    ItemScore.objects.create(run=lost, item=Item.objects.first(), risk=1, uncertainty=1, diversity=1, utility=3)
+    slow = jobs._claim(campaign, trigger="slow")  # a run whose worker stalls ...
+    settings.SCORING_STALE_SECONDS = 0
+    newer = rescore_now(campaign)  # ... is failed as lost, and a newer run commits
+    slow.refresh_from_db()
+    assert slow.status == Status.FAILED and newer.id > first.id
+    settings.SCORING_STALE_SECONDS = 300
+    ScoringRun.objects.filter(pk=slow.pk).update(status=Status.RUNNING)  # even if it looked alive again
+    with pytest.raises(jobs.RunLost, match="newer than run"):
+        jobs.Rescorer(slow).execute()
     campaign.refresh_from_db()
-    assert campaign.scoring_run == first
-    assert ItemScore.objects.filter(run=campaign.scoring_run).count() == 60
+    assert campaign.scoring_run == newer
+    assert ItemScore.objects.filter(run=newer).count() == 60
+
+
+@pytest.mark.django_db
+def test_the_budget_finishes_items_in_progress_first():
+    campaign = make_campaign(40, labeled_share=0)
+    labels = [{"annotator": "h1", "kind": "human", "criterion": "preference", "value": "tie"}]
+    import_pool(campaign, jsonl(pool_line("half-1", labels=labels), pool_line("half-2", labels=labels)))
+    campaign.update_settings(budget_total=6, note="small budget")  # 2 for the half-judged items, 4 for two new
+    run = rescore_now(campaign)
+    selected = ItemScore.objects.filter(run=run, selected=True).order_by("rank")
+    assert [s.item.external_id for s in selected[:2]] == ["half-1", "half-2"]
+    assert selected.count() == 4
+
+
+@pytest.mark.django_db
+def test_another_run_cannot_start_while_one_is_running():
+    campaign = make_campaign(10)
+    running = jobs._claim(campaign, trigger="first")
+    assert running.status == Status.RUNNING
+    assert jobs._claim(campaign, trigger="second") is None
+    with pytest.raises(jobs.RunBusy):
+        jobs.rescore_in_foreground(campaign, "command")
 
 
 @pytest.mark.django_db
@@ -188,7 +212,6 @@ def test_a_worker_killed_mid_run_leaves_the_previous_scores_and_the_next_run_com
     campaign.refresh_from_db()
     assert campaign.scoring_run == retry.run
     assert ItemScore.objects.filter(run=retry.run).count() == 4000
-    assert connection.vendor in ("sqlite", "postgresql")
 
 
 @pytest.mark.django_db
@@ -213,3 +236,28 @@ def test_pages_keep_working_when_redis_is_unreachable(client, admin, settings):
     client.force_login(admin)
     for url in (reverse("reviews:campaigns"), reverse("reviews:campaign", args=[campaign.slug])):
         assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+def test_risk_labels_come_from_risk_options_once_their_criteria_are_decided():
+    campaign = create_campaign("risky", "Risky", BENCH_RUBRIC)
+
+    def compliance(values):
+        return [
+            {"annotator": who, "kind": "human", "criterion": "compliance", "response": key, "value": value}
+            for who in ("h1", "h2")
+            for key, value in zip(("a", "b"), values, strict=True)
+        ]
+
+    import_pool(
+        campaign,
+        jsonl(
+            pool_line("harmful", labels=compliance(["harmful", "full_refusal"])),
+            pool_line("fine", labels=compliance(["full_compliance", "full_refusal"])),
+            pool_line("open", labels=compliance(["full_compliance", "full_refusal"])[:2]),
+        ),
+    )
+    ids = dict(Item.objects.values_list("external_id", "id"))
+    run = jobs._claim(campaign, trigger="test")
+    examples = jobs.Rescorer(run)._risk_examples()
+    assert examples == {ids["harmful"]: 1, ids["fine"]: 0}

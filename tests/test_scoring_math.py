@@ -68,13 +68,20 @@ def test_utility_weights_each_term():
     assert u == pytest.approx([0.5 + 0.5 + 0.5])
 
 
-def test_select_active_spends_the_slots_with_an_audit_share():
+def test_select_active_spends_the_budget_with_an_audit_share():
     r = np.linspace(0.9, 0.0, 10)  # item 0 best
     zeros = np.zeros(10)
     e = np.eye(10)
     eligible = np.ones(10, dtype=bool)
     eligible[1] = False  # e.g. already escalated
-    sel = select_active(r, zeros, zeros, e, eligible, 5, Weights(1, 1, 0), 0.2, np.random.default_rng(3))
+    cost, started = np.full(10, 2.0), np.zeros(10, dtype=bool)
+
+    def select(budget, seed=3):
+        return select_active(
+            r, zeros, zeros, e, eligible, budget, cost, started, Weights(1, 1, 0), 0.2, np.random.default_rng(seed)
+        )
+
+    sel = select(10)  # 10 judgments at k = 2: five items; ε = 0.2 of 10 → 2 judgments, one audit item
     assert sel.selected.sum() == 5
     assert not sel.selected[1]
     util = np.flatnonzero(sel.selected & ~sel.audit)
@@ -86,20 +93,45 @@ def test_select_active_spends_the_slots_with_an_audit_share():
     # Serving order: a permutation of 0..4, the audit item inside it rather than last.
     assert sorted(sel.rank[sel.selected].tolist()) == [0, 1, 2, 3, 4]
     assert sel.rank[audit] < 4
-    again = select_active(r, zeros, zeros, e, eligible, 5, Weights(1, 1, 0), 0.2, np.random.default_rng(3))
-    assert np.array_equal(sel.rank, again.rank)
+    assert np.array_equal(sel.rank, select(10).rank)
+
+
+def test_items_in_progress_come_first_and_cost_only_what_they_still_need():
+    r = np.linspace(0.9, 0.0, 6)
+    cost = np.array([2.0, 2.0, 2.0, 2.0, 1.0, 1.0])  # items 4 and 5 have one of their two judgments
+    started = cost < 2
+    sel = select_active(
+        r,
+        np.zeros(6),
+        np.zeros(6),
+        np.eye(6),
+        np.ones(6, dtype=bool),
+        4,
+        cost,
+        started,
+        Weights(1, 1, 0),
+        0.0,
+        np.random.default_rng(0),
+    )
+    # The two half-judged items (1 judgment each, best first) are served first, then the best new
+    # item (2 judgments): 4 judgments in all.
+    assert sel.rank[[4, 5, 0]].tolist() == [0, 1, 2]
+    assert sorted(np.flatnonzero(sel.selected).tolist()) == [0, 4, 5]
 
 
 def test_without_a_budget_cap_every_eligible_item_is_selected_with_certainty():
     r = np.array([0.1, 0.7, 0.3])
     eligible = np.array([True, True, False])
+    cost, started = np.full(3, 2.0), np.zeros(3, dtype=bool)
     sel = select_active(
-        r, np.zeros(3), np.zeros(3), np.eye(3), eligible, None, Weights(), 0.1, np.random.default_rng(0)
+        r, np.zeros(3), np.zeros(3), np.eye(3), eligible, None, cost, started, Weights(), 0.1, np.random.default_rng(0)
     )
     assert sel.rank.tolist() == [1, 0, -1]
     assert sel.probability.tolist() == [1.0, 1.0, 0.0]
     assert not sel.audit.any()
-    none = select_active(r, np.zeros(3), np.zeros(3), np.eye(3), eligible, 0, Weights(), 0.1, np.random.default_rng(0))
+    none = select_active(
+        r, np.zeros(3), np.zeros(3), np.eye(3), eligible, 0, cost, started, Weights(), 0.1, np.random.default_rng(0)
+    )
     assert not none.selected.any()
 
 

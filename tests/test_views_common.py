@@ -390,3 +390,8 @@ def test_final_answer_tables_order_scale_values_as_numbers():
     assert table["values"] == ["2", "9", "10"]
     assert [c["count"] for c in table["rows"][0]["cells"]] == [3, 0, 1]
     assert table["rows"][0]["cells"][0]["percent"] == 75.0
+
+
+def test_password_reset_pages_are_not_routed(client):
+    for path in ("/accounts/password_reset/", "/accounts/password_change/", "/accounts/reset/done/"):
+        assert client.get(path).status_code == 404, path

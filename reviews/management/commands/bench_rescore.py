@@ -10,7 +10,7 @@ from reviews.campaigns import create_campaign
 from reviews.importer import import_pool
 from reviews.models import ItemScore, ScoringRun
 from reviews.synthetic import BENCH_RUBRIC, write_synthetic
-from scoring.jobs import Rescorer
+from scoring.jobs import rescore_in_foreground
 
 
 class Command(BaseCommand):
@@ -67,10 +67,7 @@ class Command(BaseCommand):
             )
 
     def _run(self, campaign) -> ScoringRun:
-        run = ScoringRun.objects.create(campaign=campaign, trigger="benchmark", status=ScoringRun.Status.RUNNING)
-        Rescorer(run).execute()
-        run.refresh_from_db()
-        return run
+        return rescore_in_foreground(campaign, "benchmark")
 
     def _bare_update(self, run) -> float:
         ids = list(ItemScore.objects.filter(run=run).values_list("id", flat=True))

@@ -1,8 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from reviews.models import ScoringRun
-from scoring.jobs import Rescorer, fail_lost_runs
+from scoring.jobs import RunBusy, rescore_in_foreground
 
 from ._base import get_campaign
 
@@ -16,10 +15,6 @@ class Command(BaseCommand):
 
     def handle(self, slug, no_progress, **options):
         campaign = get_campaign(slug)
-        fail_lost_runs(campaign)
-        if campaign.scoring_runs.filter(status=ScoringRun.Status.RUNNING).exists():
-            raise CommandError(f"a rescoring run of {slug} is already running")
-        run = ScoringRun.objects.create(campaign=campaign, trigger="command", status=ScoringRun.Status.RUNNING)
         bars: dict[str, tqdm] = {}
 
         def progress(phase, done, total):
@@ -31,14 +26,14 @@ class Command(BaseCommand):
             bar.update(done - bar.n)
 
         try:
-            Rescorer(run, progress=progress).execute()
+            run = rescore_in_foreground(campaign, "command", progress=progress)
+        except RunBusy as exc:
+            raise CommandError(str(exc)) from exc
         except Exception as exc:
-            ScoringRun.objects.filter(pk=run.pk).update(status=ScoringRun.Status.FAILED, error=str(exc))
             raise CommandError(f"rescoring failed: {type(exc).__name__}: {exc}") from exc
         finally:
             for bar in bars.values():
                 bar.close()
-        run.refresh_from_db()
         self.stdout.write(
             f"run {run.id} {run.status}: {run.item_count} items, {run.metrics['selected']} selected "
             f"({run.metrics['audit']} audit); timings {run.timings}"
