@@ -100,9 +100,3 @@ def role_of(user) -> Role | None:
     names = {g.name for g in user.groups.all()}
     held = [role for role in Role if role.value in names]
     return max(held, key=RANK.__getitem__) if held else None
-
-
-def has_role(user, minimum: Role) -> bool:
-    """True when the user's role is `minimum` or a higher one."""
-    role = role_of(user)
-    return role is not None and RANK[role] >= RANK[minimum]

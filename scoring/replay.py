@@ -46,7 +46,7 @@ TIE = "tie"
 COMPLIANCE_RANK = {"full_compliance": 2, "partial_refusal": 1, "full_refusal": 0}
 RISK_OPTIONS = frozenset({("harm", "yes")})
 TEST_SHARE = 0.2
-MAX_REPRESENTATIVES = 2000  # settings.SCORING_MAX_REPRESENTATIVES' default
+MAX_REPRESENTATIVES = 1000  # settings.SCORING_MAX_REPRESENTATIVES' default
 POLICIES = ("utility", "random", "uncertainty")
 POLICY_WEIGHTS = {"utility": selection.Weights(1.0, 1.0, 1.0), "uncertainty": selection.Weights(0.0, 1.0, 0.0)}
 

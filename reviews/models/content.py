@@ -25,10 +25,6 @@ class Annotator(models.Model):
     def __str__(self):
         return self.name
 
-    @property
-    def is_external(self) -> bool:
-        return self.user_id is None
-
     @classmethod
     def for_user(cls, user) -> "Annotator":
         annotator, _ = cls.objects.get_or_create(user=user, defaults={"name": user.get_username()})
@@ -76,20 +72,6 @@ class Response(models.Model):
         return f"{self.prompt.external_id}/{self.key}"
 
 
-class ItemQuerySet(models.QuerySet):
-    def in_campaign(self, campaign):
-        return self.filter(campaign=campaign)
-
-    def in_pool(self):
-        return self.filter(excluded=False)
-
-    def resolved(self):
-        return self.filter(resolved=True)
-
-    def import_order(self):
-        return self.order_by("id")
-
-
 class Item(models.Model):
     """A pair of responses to one prompt, in a campaign."""
 
@@ -114,8 +96,6 @@ class Item(models.Model):
     resolved = models.BooleanField(default=False)
     adjudicated = models.BooleanField(default=False)
     escalated = models.BooleanField(default=False)
-
-    objects = ItemQuerySet.as_manager()
 
     class Meta:
         constraints = [
