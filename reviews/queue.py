@@ -110,6 +110,10 @@ def claim_next(campaign: Campaign, user, *, rng: random.Random | None = None) ->
     now = timezone.now()
     annotator = Annotator.for_user(user)
     with transaction.atomic():
+        # Leases that ran out are closed first: the one-live-lease-per-item rule must not trip on them.
+        Assignment.objects.filter(user=user, status=Status.LIVE, expires_at__lte=now).update(
+            status=Status.EXPIRED, ended_at=now
+        )
         current = (
             Assignment.objects.select_for_update()
             .filter(user=user, item__campaign=campaign, status=Status.LIVE, expires_at__gt=now)

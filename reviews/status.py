@@ -51,7 +51,7 @@ def final_answer_counts(campaign) -> dict:
     return counts
 
 
-def campaign_status(campaign) -> dict:
+def campaign_status(campaign, *, with_final_answers: bool = True) -> dict:
     """Counts and final answers of a campaign, as `campaign_status --json` prints them."""
     last_run = campaign.scoring_runs.order_by("-requested_at", "-id").first()
     human = Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN)
@@ -90,7 +90,7 @@ def campaign_status(campaign) -> dict:
             "items": last_run.item_count,
             "finished_at": last_run.finished_at.isoformat() if last_run.finished_at else None,
         },
-        "final_answers": final_answer_counts(campaign),
+        "final_answers": final_answer_counts(campaign) if with_final_answers else {},
     }
 
 

@@ -95,7 +95,7 @@ def test_signing_in_sends_the_user_home(client, labeler):
     response = client.post("/accounts/login/", {"username": "lena", "password": PASSWORD})
     assert response.status_code == 302
     assert response.url == reverse("reviews:home")
-    assert client.get("/").url == reverse("reviews:campaigns")
+    assert client.get("/").url == reverse("reviews:work_start")  # labelers start at their queue
 
 
 def test_a_wrong_password_keeps_the_user_on_the_login_page(client, labeler):
@@ -135,7 +135,7 @@ def test_home_sends_anonymous_visitors_to_the_login_page(client):
 
 @pytest.mark.parametrize(
     ("persona", "target"),
-    [("labeler", "/campaigns/"), ("lead", "/campaigns/"), ("admin", "/campaigns/")],
+    [("labeler", "/work/"), ("lead", "/campaigns/"), ("admin", "/campaigns/")],
 )
 def test_home_sends_each_role_to_its_work(client, request, persona, target):
     sign_in(client, request, persona)

@@ -8,7 +8,7 @@ from reviews.status import campaign_status, campaigns_overview, final_answer_tab
 
 # Where each role starts its day; the one place to change when a role gets its own page.
 HOME_BY_ROLE = {
-    Role.LABELER: "reviews:campaigns",
+    Role.LABELER: "reviews:work_start",
     Role.LEAD: "reviews:campaigns",
     Role.ADMIN: "reviews:campaigns",
 }
@@ -31,8 +31,9 @@ def campaigns(request):
 def campaign_detail(request, slug):
     """A campaign's figures; leads and admins also see the final answers by model and tag."""
     campaign = get_campaign_for(request.user, slug)
-    status = campaign_status(campaign)
     show_answers = user_has_role(request.user, Role.LEAD)
+    # Labelers never see the answers table: skip its cost (every item's tags) for them.
+    status = campaign_status(campaign, with_final_answers=show_answers)
     context = {
         "campaign": campaign,
         "status": status,

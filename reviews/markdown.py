@@ -1,0 +1,84 @@
+"""Untrusted Markdown (model outputs, prompts, rubric guidelines) rendered so that nothing in it runs.
+
+CommonMark with raw HTML off (tags come out as text), links only to http, https and mailto
+(anything else stays literal text), images never loaded (a plain link stands in for them,
+so showing an item fetches nothing from elsewhere), and every link marked
+rel="nofollow noopener noreferrer".
+"""
+
+import re
+from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+from markdown_it import MarkdownIt
+
+ALLOWED_SCHEMES = ("http:", "https:", "mailto:")
+LINK_REL = "nofollow noopener noreferrer"
+# Browsers ignore ASCII whitespace and control characters inside a scheme ("java\tscript:").
+_IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def is_safe_url(url: str) -> bool:
+    """True for http(s) and mailto URLs only; relative, javascript:, data:, vbscript: ... are refused."""
+    return _IGNORED_IN_URL.sub("", url).lower().startswith(ALLOWED_SCHEMES)
+
+
+def _link_open(self, tokens, idx, options, env):
+    tokens[idx].attrSet("rel", LINK_REL)
+    return self.renderToken(tokens, idx, options, env)
+
+
+def _image(self, tokens, idx, options, env):
+    """An image becomes a link to it (never an <img>): no fetch happens unless the reader follows it."""
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children or [], options, env) or "image"
+    src = token.attrGet("src") or ""
+    text = f"[image: {escape(alt)}]"
+    if not is_safe_url(src):
+        return text
+    return f'<a href="{escape(src)}" rel="{LINK_REL}" class="md-image">{text}</a>'
+
+
+def _build() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False})
+    # Checked after markdown-it has decoded entities and percent-encoded the URL; a refused
+    # link or image is left as its literal source text.
+    md.validateLink = is_safe_url
+    md.add_render_rule("link_open", _link_open)
+    md.add_render_rule("image", _image)
+    return md
+
+
+_MD = _build()
+
+
+def render_markdown(text) -> SafeString:
+    """HTML for untrusted Markdown text; safe to insert into a page as it is."""
+    if text is None:
+        return mark_safe("")
+    return mark_safe(_MD.render(str(text)))  # noqa: S308 - html=False and the rules above escape everything
+
+
+ROLE_LABELS = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str
+    label: str
+    html: SafeString
+
+
+def render_prompt(content) -> list[Turn]:
+    """A prompt as turns: a chat transcript (a list of {role, content}) one turn per message, a string one turn."""
+    if isinstance(content, list):
+        turns = []
+        for message in content:
+            message = message if isinstance(message, dict) else {"content": message}
+            role = str(message.get("role") or "message")
+            # The role is also a CSS class hook: keep it to known names.
+            css_role = role if role in ROLE_LABELS else "other"
+            turns.append(Turn(css_role, ROLE_LABELS.get(role, role.title()), render_markdown(message.get("content"))))
+        return turns
+    return [Turn("user", "", render_markdown(content))]

@@ -1,0 +1,206 @@
+"""The labelers' pages: the compare page with its lease actions (submit, skip, escalate, renew) and their history.
+
+Every lease action follows one pattern: the labeler's own lease (queue.lease_for) → form →
+queue function → redirect to the work page, which claims the next item. A lease that is not
+theirs or no longer live gets a message and writes nothing; a lease they already finished (a
+double click, a retried POST) just moves on to the next item.
+"""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from reviews import queue
+from reviews.access import get_campaign_for, role_required
+from reviews.forms import (
+    CONFIDENCE_KEY,
+    ESCALATION_REASONS,
+    PAIRWISE_KEYS,
+    RATIONALE_KEY,
+    EscalateForm,
+    JudgmentForm,
+    SkipForm,
+)
+from reviews.models import Assignment, Campaign
+from reviews.progress import history_rows, own_judgments, progress_for
+from reviews.roles import Role
+
+HISTORY_PAGE_SIZE = 20
+# The page renews its lease this often, and at least three times per lease (leases last a minute or more).
+RENEW_EVERY_SECONDS = 300
+EXPIRED = "Your lease on this item expired, so it went back to the queue. Nothing was saved."
+
+
+def _open_campaigns():
+    """Campaigns a labeler can work in: those with a rubric (claim_next says when none is published)."""
+    return Campaign.objects.filter(rubric__isnull=False).order_by("title", "slug")
+
+
+@role_required(Role.LABELER)
+@require_GET
+def start(request):
+    """The labeler's home: straight to the only open campaign, else a list to pick from."""
+    campaigns = list(_open_campaigns())
+    if len(campaigns) == 1:
+        return redirect("reviews:work", campaigns[0].slug)
+    return render(request, "reviews/work_start.html", {"campaigns": campaigns})
+
+
+@role_required(Role.LABELER)
+@require_GET
+def work(request, slug):
+    """Claim the next item (or keep the open lease) and show it; or say why there is none."""
+    campaign = get_campaign_for(request.user, slug)
+    claim = queue.claim_next(campaign, request.user)
+    if claim.assignment is None:
+        context = {"campaign": campaign, "claim": claim, "progress": progress_for(campaign, request.user)}
+        return render(request, "reviews/queue_empty.html", context)
+    return _compare(request, claim.assignment)
+
+
+def _compare(request, assignment: Assignment, *, form=None, escalate_form=None, status=200):
+    campaign = assignment.item.campaign
+    form = form or JudgmentForm(assignment)
+    lease_seconds = assignment.settings_version.lease_minutes * 60
+    context = {
+        "campaign": campaign,
+        "assignment": assignment,
+        "item": assignment.item,
+        "form": form,
+        "escalate_form": escalate_form or EscalateForm(),
+        "skip_form": SkipForm(),
+        "rubric": form.rubric,
+        "left": form.responses["left"],
+        "right": form.responses["right"],
+        "progress": progress_for(campaign, request.user),
+        "lease_seconds": lease_seconds,
+        "renew_seconds": min(RENEW_EVERY_SECONDS, lease_seconds // 3),
+        "keys": {"pairwise": PAIRWISE_KEYS, "confidence": CONFIDENCE_KEY, "rationale": RATIONALE_KEY},
+        "escalation_reasons": ESCALATION_REASONS,
+    }
+    return render(request, "reviews/compare.html", context, status=status)
+
+
+def _work_page(assignment: Assignment | None):
+    if assignment is None:
+        return redirect("reviews:work_start")
+    return redirect("reviews:work", assignment.item.campaign.slug)
+
+
+def _refused(request, exc: queue.LeaseError, assignment: Assignment | None = None):
+    messages.error(request, str(exc))
+    return _work_page(assignment)
+
+
+def _invalid(request, assignment: Assignment, **forms):
+    """Show the item again with the form's errors, unless the lease is no longer live."""
+    expired = assignment.status == Assignment.Status.EXPIRED or assignment.expires_at <= timezone.now()
+    if assignment.status not in (Assignment.Status.LIVE, Assignment.Status.EXPIRED):
+        return _work_page(assignment)  # already finished: a retried request moves on quietly
+    if expired:
+        messages.error(request, EXPIRED)
+        return _work_page(assignment)
+    return _compare(request, assignment, status=400, **forms)
+
+
+@role_required(Role.LABELER)
+@require_POST
+def submit(request, uid):
+    """Record the labeler's judgment of their leased item, then load the next one."""
+    try:
+        assignment = queue.lease_for(request.user, uid)
+    except queue.LeaseError as exc:
+        return _refused(request, exc)
+    form = JudgmentForm(assignment, request.POST)
+    if not form.is_valid():
+        return _invalid(request, assignment, form=form)
+    try:
+        queue.submit(
+            request.user,
+            assignment.uid,
+            form.answers(),
+            confidence=form.cleaned_data["confidence"],
+            rationale=form.cleaned_data["rationale"],
+            time_spent_ms=form.cleaned_data["time_spent_ms"],
+        )
+    except queue.AlreadyDone:
+        return _work_page(assignment)
+    except queue.LeaseError as exc:
+        return _refused(request, exc, assignment)
+    messages.success(request, "Judgment saved.")
+    return _work_page(assignment)
+
+
+@role_required(Role.LABELER)
+@require_POST
+def skip(request, uid):
+    """Pass on the item: it goes to someone else, never back to this labeler."""
+    try:
+        assignment = queue.lease_for(request.user, uid)
+    except queue.LeaseError as exc:
+        return _refused(request, exc)
+    form = SkipForm(request.POST)
+    time_spent = form.cleaned_data["time_spent_ms"] if form.is_valid() else None
+    try:
+        queue.skip(request.user, assignment.uid, time_spent_ms=time_spent)
+    except queue.AlreadyDone:
+        return _work_page(assignment)
+    except queue.LeaseError as exc:
+        return _refused(request, exc, assignment)
+    messages.info(request, "Skipped: the item goes to someone else.")
+    return _work_page(assignment)
+
+
+@role_required(Role.LABELER)
+@require_POST
+def escalate(request, uid):
+    """Send the item to the leads with a reason and a comment."""
+    try:
+        assignment = queue.lease_for(request.user, uid)
+    except queue.LeaseError as exc:
+        return _refused(request, exc)
+    form = EscalateForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, assignment, escalate_form=form)
+    try:
+        queue.escalate(
+            request.user,
+            assignment.uid,
+            reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
+            time_spent_ms=form.cleaned_data["time_spent_ms"],
+        )
+    except queue.AlreadyDone:
+        return _work_page(assignment)
+    except queue.LeaseError as exc:
+        return _refused(request, exc, assignment)
+    messages.success(request, "Escalated: a lead will look at this item.")
+    return _work_page(assignment)
+
+
+@role_required(Role.LABELER)
+@require_POST
+def renew(request, uid):
+    """Keep the lease while its page is open (compare.js calls this periodically)."""
+    try:
+        assignment = queue.lease_for(request.user, uid)
+    except queue.LeaseError as exc:
+        return JsonResponse({"ok": False, "error": str(exc)}, status=404)
+    if assignment.status != Assignment.Status.LIVE:
+        error = f"This item was already {assignment.get_status_display().lower()}."
+        return JsonResponse({"ok": False, "error": error}, status=409)
+    if assignment.expires_at <= timezone.now():
+        return JsonResponse({"ok": False, "error": EXPIRED}, status=409)
+    assignment = queue.renew(assignment)
+    return JsonResponse({"ok": True, "expires_at": assignment.expires_at.isoformat()})
+
+
+@role_required(Role.LABELER)
+@require_GET
+def history(request):
+    """The labeler's own judgments, newest first; resolved items with their final answers."""
+    page = Paginator(own_judgments(request.user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "reviews/history.html", {"page": page, "rows": history_rows(request.user, page)})
