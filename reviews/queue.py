@@ -30,6 +30,7 @@ from reviews.models import (
     Source,
 )
 from reviews.roles import role_of
+from scoring.jobs import maybe_rescore_after_judgments
 
 Status = Assignment.Status
 
@@ -305,6 +306,8 @@ def submit(
                 "time_spent_ms": time_spent_ms,
             },
         )
+    # After the commit: the rescoring trigger must never cost the labeler their judgment.
+    maybe_rescore_after_judgments(item.campaign)
     return judgment
 
 

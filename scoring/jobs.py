@@ -16,6 +16,7 @@ import django_rq
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
@@ -70,8 +71,12 @@ def request_rescore(campaign: Campaign, trigger: str) -> RescoreRequest:
         queued = _queued_run(campaign)
         if queued is not None:
             return RescoreRequest(queued, "coalesced", "a rescoring run is already queued")
-        run = ScoringRun.objects.create(campaign=campaign, trigger=trigger)
+        run = ScoringRun.objects.create(campaign=campaign, trigger=trigger, judgment_mark=_judgment_mark())
     return _enqueue(run)
+
+
+def _judgment_mark() -> int:
+    return Judgment.objects.aggregate(mark=Max("id"))["mark"] or 0
 
 
 def _lock(campaign: Campaign) -> None:
@@ -105,13 +110,17 @@ def _send(run: ScoringRun) -> RescoreRequest:
 
 
 def maybe_rescore_after_judgments(campaign: Campaign) -> RescoreRequest | None:
-    """The N-judgments trigger: rescore once `rescore_every` human judgments arrived since the last run."""
+    """The N-judgments trigger: rescore once `rescore_every` human judgments arrived since the last run.
+
+    Called after every submit, so it counts at most N rows past the last run's judgment mark.
+    """
     every = campaign.settings.rescore_every
-    last = campaign.scoring_runs.order_by("-requested_at").first()
-    since = Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN)
-    if last is not None:
-        since = since.filter(created_at__gt=last.requested_at)
-    if every and since.count() >= every:
+    if not every:
+        return None
+    last = campaign.scoring_runs.order_by("-id").first()
+    mark = last.judgment_mark if last is not None else 0
+    recent = Judgment.objects.filter(pk__gt=mark, item__campaign=campaign, kind=LabelKind.HUMAN)
+    if recent[:every].count() >= every:
         return request_rescore(campaign, f"{every} judgments")
     return None
 
@@ -155,7 +164,12 @@ def _claim(campaign: Campaign, *, run_id: int | None = None, trigger: str = "") 
             return None
         if run_id is None:
             return ScoringRun.objects.create(
-                campaign=campaign, trigger=trigger, status=Status.RUNNING, started_at=now, heartbeat_at=now
+                campaign=campaign,
+                trigger=trigger,
+                status=Status.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                judgment_mark=_judgment_mark(),
             )
         claimed = ScoringRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
             status=Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting"

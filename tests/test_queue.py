@@ -255,3 +255,17 @@ def test_claimers_racing_for_the_last_places_never_exceed_k(campaign):
     assert errors == []
     assert sorted(results) == ["empty"] * 4 + ["item"] * 2
     assert Assignment.objects.filter(status=Status.LIVE).count() == 2
+
+
+@pytest.mark.django_db
+def test_every_n_submitted_judgments_request_a_rescoring_run(pool, settings):
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}  # unreachable: recorded, not lost
+    pool.update_settings(rescore_every=2)
+    a, b, c = labelers(3)
+    judge(a, pool)
+    assert not ScoringRun.objects.exists()
+    judge(b, pool)
+    run = ScoringRun.objects.get()
+    assert run.trigger == "2 judgments" and run.judgment_mark == Judgment.objects.latest("id").id
+    judge(c, pool)  # one past the mark: not yet
+    assert ScoringRun.objects.count() == 1

@@ -80,7 +80,9 @@ class ScoringRun(models.Model):
     item_count = models.PositiveIntegerField(default=0)
     timings = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict)
-    trigger = models.CharField(max_length=32, blank=True)
+    trigger = models.CharField(max_length=64, blank=True)
+    # The newest judgment id when the run was requested: "N judgments since the last run" counts past it.
+    judgment_mark = models.PositiveBigIntegerField(default=0)
     error = models.TextField(blank=True)
     phase = models.CharField(max_length=32, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
