@@ -800,7 +800,8 @@ def _truth_preference(a: DemoResponse, b: DemoResponse) -> str:
 
 
 def _timestamp(item_no: int, minutes: int) -> str:
-    return (LABEL_EPOCH + timedelta(hours=item_no * 3, minutes=minutes)).isoformat()
+    """Spread over a few days after LABEL_EPOCH, all in the past (a future date would look like new work)."""
+    return (LABEL_EPOCH + timedelta(minutes=item_no * 15 + minutes)).isoformat()
 
 
 def _human_labels(rng, annotator, pair, item_no, offset, contested) -> list[dict]:
