@@ -33,6 +33,8 @@ from reviews.roles import role_of
 from scoring.jobs import maybe_rescore_after_judgments
 
 Status = Assignment.Status
+# A labeler who finished a lease this way never gets the item again.
+DONE = (Status.SUBMITTED, Status.SKIPPED, Status.ESCALATED)
 
 
 class LeaseError(DomainError):
@@ -89,7 +91,7 @@ def _eligible(campaign: Campaign, user, annotator: Annotator, now, k: int):
     return (
         Item.objects.filter(campaign=campaign, excluded=False, escalated=False, resolved=False)
         .exclude(judgments__annotator=annotator)
-        .exclude(assignments__user=user, assignments__status__in=[Status.SUBMITTED, Status.SKIPPED, Status.ESCALATED])
+        .exclude(id__in=Assignment.objects.filter(user=user, status__in=DONE).values("item_id"))
         .annotate(leases=Coalesce(Subquery(live_leases), 0))
         .filter(human_judgments__lt=k - F("leases"))
     )
@@ -116,7 +118,7 @@ def claim_next(campaign: Campaign, user, *, rng: random.Random | None = None) ->
             status=Status.EXPIRED, ended_at=now
         )
         current = (
-            Assignment.objects.select_for_update()
+            Assignment.objects.select_for_update(of=("self",))
             .filter(user=user, item__campaign=campaign, status=Status.LIVE, expires_at__gt=now)
             .order_by("created_at")
             .first()
@@ -223,7 +225,11 @@ def lease_for(user, uid) -> Assignment:
 def _lock_live(user, uid) -> Assignment:
     """Lock the labeler's lease for an action; refuse a finished, expired or foreign one."""
     assignment = lease_for(user, uid)
-    assignment = Assignment.objects.select_for_update().select_related("item__campaign").get(pk=assignment.pk)
+    # Lock the lease row only: locking the joined item and campaign too would deadlock two
+    # submits whose final-answer refresh touches each other's items (PostgreSQL).
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",)).select_related("item__campaign").get(pk=assignment.pk)
+    )
     if assignment.status != Status.LIVE:
         raise AlreadyDone(f"This item was already {assignment.get_status_display().lower()}.")
     if assignment.expires_at <= timezone.now():

@@ -118,6 +118,8 @@ def maybe_rescore_after_judgments(campaign: Campaign) -> RescoreRequest | None:
     if not every:
         return None
     last = campaign.scoring_runs.order_by("-id").first()
+    if last is not None and last.status == Status.QUEUED:
+        return None  # the queued run will see these judgments; no need to lock anything
     mark = last.judgment_mark if last is not None else 0
     recent = Judgment.objects.filter(pk__gt=mark, item__campaign=campaign, kind=LabelKind.HUMAN)
     if recent[:every].count() >= every:

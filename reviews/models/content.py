@@ -109,8 +109,10 @@ class Item(models.Model):
             ),
         ]
         indexes = [
-            # The queue before any scoring run: unresolved items in import order.
-            models.Index(fields=["campaign", "resolved", "id"], name="item_pool_order"),
+            # The queue before any scoring run: a campaign's items in import order (also serves
+            # the campaign foreign key). A (campaign, resolved, id) index went unused: SQLite does
+            # not match Django's `NOT resolved` to it.
+            models.Index(fields=["campaign", "id"], name="item_campaign_order"),
         ]
 
     def __str__(self):
