@@ -4,18 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reviews', '0004_run_judgment_mark'),
+        ("reviews", "0004_run_judgment_mark"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='item',
-            name='item_pool_order',
+            model_name="item",
+            name="item_pool_order",
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(fields=['campaign', 'id'], name='item_campaign_order'),
+            model_name="item",
+            index=models.Index(fields=["campaign", "id"], name="item_campaign_order"),
         ),
     ]
