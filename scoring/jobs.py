@@ -218,6 +218,12 @@ class RunBusy(Exception):
     """Another run of the campaign is running."""
 
 
+def _with_features(rows: list) -> list:
+    """Rows whose texts all have features: items that arrived after the features phase wait for
+    the next run. (Filtered here, not in SQL: `features IS NOT NULL` led PostgreSQL to scan.)"""
+    return [row for row in rows if row[1] is not None and row[2] is not None and row[3] is not None]
+
+
 @dataclass
 class _Arrays:
     """Per-item values of one run, gathered chunk by chunk."""
@@ -333,18 +339,17 @@ class Rescorer:
         )
         if item_ids is not None:
             for start in range(0, len(item_ids), self.chunk):
-                yield bulk.execute_in(
-                    f"SELECT {cols} {joins} WHERE i.id IN ({{0}}) AND p.features IS NOT NULL "
-                    "AND ra.features IS NOT NULL AND rb.features IS NOT NULL ORDER BY i.id",
-                    [item_ids[start : start + self.chunk]],
+                yield _with_features(
+                    bulk.execute_in(
+                        f"SELECT {cols} {joins} WHERE i.id IN ({{0}}) ORDER BY i.id",
+                        [item_ids[start : start + self.chunk]],
+                    )
                 )
             return
         while True:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    # Items whose texts arrived after the features phase wait for the next run.
                     f"SELECT {cols} {joins} WHERE i.campaign_id = %s AND i.excluded = %s AND i.id > %s "
-                    "AND p.features IS NOT NULL AND ra.features IS NOT NULL AND rb.features IS NOT NULL "
                     "ORDER BY i.id LIMIT %s",
                     [self.campaign.id, False, last, self.chunk],
                 )
@@ -352,7 +357,7 @@ class Rescorer:
             if not rows:
                 return
             last = rows[-1][0]
-            yield rows
+            yield _with_features(rows)
 
     @staticmethod
     def _vectors(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
