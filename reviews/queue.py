@@ -209,12 +209,15 @@ def renew(assignment: Assignment) -> Assignment:
     return assignment
 
 
-def lease_for(user, uid) -> Assignment:
+def lease_for(user, uid, *, lock: bool = False) -> Assignment:
     """The labeler's own lease by its public id; anything else is a LeaseError with a reason."""
+    leases = Assignment.objects.select_related("item__campaign", "rubric_version", "settings_version")
+    if lock:
+        # Lock the lease row only: locking the joined item and campaign too would deadlock two
+        # submits whose final-answer refresh touches each other's items (PostgreSQL).
+        leases = leases.select_for_update(of=("self",))
     try:
-        assignment = Assignment.objects.select_related("item__campaign", "rubric_version", "settings_version").get(
-            uid=uid
-        )
+        assignment = leases.get(uid=uid)
     except (Assignment.DoesNotExist, ValueError, DjangoValidationError):
         raise LeaseError("That item is not assigned to you.") from None
     if assignment.user_id != user.id:
@@ -224,12 +227,7 @@ def lease_for(user, uid) -> Assignment:
 
 def _lock_live(user, uid) -> Assignment:
     """Lock the labeler's lease for an action; refuse a finished, expired or foreign one."""
-    assignment = lease_for(user, uid)
-    # Lock the lease row only: locking the joined item and campaign too would deadlock two
-    # submits whose final-answer refresh touches each other's items (PostgreSQL).
-    assignment = (
-        Assignment.objects.select_for_update(of=("self",)).select_related("item__campaign").get(pk=assignment.pk)
-    )
+    assignment = lease_for(user, uid, lock=True)
     if assignment.status != Status.LIVE:
         raise AlreadyDone(f"This item was already {assignment.get_status_display().lower()}.")
     if assignment.expires_at <= timezone.now():
@@ -237,13 +235,13 @@ def _lock_live(user, uid) -> Assignment:
     return assignment
 
 
-def _event(assignment: Assignment, user, action: str, feedback: dict) -> FeedbackEvent:
+def _event(assignment: Assignment, user, action: str, feedback: dict, annotator=None) -> FeedbackEvent:
     role = role_of(user)
     return FeedbackEvent.objects.create(
         campaign=assignment.item.campaign,
         item=assignment.item,
         actor=user,
-        annotator=Annotator.for_user(user),
+        annotator=annotator or Annotator.for_user(user),
         role=role.value if role else "",
         action=action,
         feedback={
@@ -280,9 +278,10 @@ def submit(
     with transaction.atomic():
         assignment = _lock_live(user, uid)
         item = assignment.item
+        annotator = Annotator.for_user(user)
         judgment = Judgment.objects.create(
             item=item,
-            annotator=Annotator.for_user(user),
+            annotator=annotator,
             kind=LabelKind.HUMAN,
             source=Source.APP,
             assignment=assignment,
@@ -311,6 +310,7 @@ def submit(
                 "rationale": rationale,
                 "time_spent_ms": time_spent_ms,
             },
+            annotator=annotator,
         )
     # After the commit: the rescoring trigger must never cost the labeler their judgment.
     maybe_rescore_after_judgments(item.campaign)
