@@ -42,6 +42,8 @@ def role_required(minimum: Role):
                 raise PermissionDenied(f"This page needs the {minimum.label.lower()} role.")
             return view(request, *args, **kwargs)
 
+        # Read by the permission-matrix test, which walks every route.
+        wrapped.required_role = minimum
         return wrapped
 
     return decorator

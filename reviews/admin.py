@@ -10,6 +10,7 @@ from reviews.models import (
     Adjudication,
     Annotator,
     Answer,
+    ApiToken,
     Assignment,
     Campaign,
     CampaignSettings,
@@ -20,6 +21,7 @@ from reviews.models import (
     Item,
     ItemScore,
     Judgment,
+    Membership,
     MetricSnapshot,
     Prompt,
     Response,
@@ -261,3 +263,21 @@ class DatasetVersionAdmin(ReadOnlyAdmin):
     list_filter = ("campaign", "format")
     list_select_related = ("campaign", "created_by")
     search_fields = ("=uid", "=content_hash")
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    """Membership changes are recorded as events: they are made on the app's pages, not here."""
+
+    list_display = ("campaign", "user", "active", "added_by", "updated_at")
+    list_filter = ("campaign", "active")
+    list_select_related = ("campaign", "user", "added_by")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Tokens are created (secret shown once) and revoked on the app's pages; only hashes are stored."""
+
+    list_display = ("name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_select_related = ("created_by",)
+    exclude = ("key_hash",)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from reviews.views import admin, common, labeler
 
@@ -17,4 +17,9 @@ urlpatterns = [
     path("leases/<str:uid>/escalate", labeler.escalate, name="lease_escalate"),
     path("leases/<str:uid>/renew", labeler.renew, name="lease_renew"),
     path("history/", labeler.history, name="history"),
+    # Each area keeps its routes in its own module, in this namespace.
+    path("", include("reviews.urls_lead")),
+    path("", include("reviews.urls_admin")),
+    path("", include("reviews.urls_monitoring")),
+    path("", include("reviews.urls_data")),
 ]

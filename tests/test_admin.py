@@ -13,12 +13,14 @@ from django.utils import timezone
 from reviews.exceptions import ImmutableError
 from reviews.importer import import_pool
 from reviews.models import (
+    ApiToken,
     Assignment,
     CampaignSettings,
     DatasetVersion,
     Escalation,
     FeedbackEvent,
     Item,
+    Membership,
     MetricSnapshot,
     RubricVersion,
     ScoringRun,
@@ -56,6 +58,8 @@ def populated(campaign, admin):
     item = Item.objects.get(external_id="one")
     run = ScoringRun.objects.create(campaign=campaign, status=ScoringRun.Status.SUCCEEDED)
     item.scores.create(run=run, risk=0.1, uncertainty=0.5, diversity=1, utility=1.6)
+    Membership.objects.create(campaign=campaign, user=admin, added_by=admin)
+    ApiToken.objects.create(name="monitor", prefix="abcd1234", key_hash="f" * 64, created_by=admin)
     Escalation.objects.create(uid=uuid.uuid4(), campaign=campaign, item=item, reason=Escalation.Reason.OTHER)
     Assignment.objects.create(
         uid=uuid.uuid4(),

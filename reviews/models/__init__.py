@@ -1,3 +1,4 @@
+from reviews.models.access import ApiToken, Membership
 from reviews.models.audit import DatasetVersion, FeedbackEvent, ItemScore, MetricSnapshot, ScoringRun
 from reviews.models.campaigns import Campaign, CampaignSettings, Rubric, RubricVersion
 from reviews.models.content import Annotator, Item, Prompt, Response
@@ -16,6 +17,7 @@ __all__ = [
     "Adjudication",
     "Annotator",
     "Answer",
+    "ApiToken",
     "Assignment",
     "Campaign",
     "CampaignSettings",
@@ -27,6 +29,7 @@ __all__ = [
     "ItemScore",
     "Judgment",
     "LabelKind",
+    "Membership",
     "MetricSnapshot",
     "Prompt",
     "Response",

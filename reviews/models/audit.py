@@ -27,6 +27,11 @@ class FeedbackEvent(AppendOnlyModel):
         EXCLUSION_CHANGED = "exclusion_changed", "Excluded or returned"
         SETTINGS_CHANGED = "settings_changed", "Campaign settings changed"
         RUBRIC_PUBLISHED = "rubric_published", "Rubric version published"
+        ESCALATION_RELEASED = "escalation_released", "Escalation released by its lead"
+        ESCALATION_REOPENED = "escalation_reopened", "Escalation reopened"
+        MEMBERSHIP_CHANGED = "membership_changed", "Campaign membership changed"
+        DATASET_CREATED = "dataset_created", "Dataset version created"
+        INGESTED = "ingested", "Ingested through the API"
 
     # The composite indexes below serve campaign and item lookups; the log is write-heavy,
     # so rarely queried references carry no index of their own.

@@ -127,6 +127,7 @@ class Escalation(models.Model):
     claimed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    claimed_at = models.DateTimeField(null=True, blank=True)
     resolution_note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -154,6 +155,10 @@ class Adjudication(models.Model):
     rationale = models.TextField(blank=True)
     rubric_ambiguous = models.BooleanField(default=False)
     ambiguity_note = models.TextField(blank=True)
+    # The rubric draft (or published version) that answers an "ambiguous rubric" note.
+    ambiguity_addressed_by = models.ForeignKey(
+        "reviews.RubricVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="addressed_notes"
+    )
     rubric_version = models.ForeignKey("reviews.RubricVersion", on_delete=models.PROTECT, related_name="+")
     settings_version = models.ForeignKey("reviews.CampaignSettings", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -2,6 +2,7 @@
 
 from django.shortcuts import redirect, render
 
+from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_has_role, user_role
 from reviews.roles import Role
 from reviews.status import campaign_status, campaigns_overview, final_answer_tables
@@ -41,5 +42,6 @@ def campaign_detail(request, slug):
         "final_answer_tables": final_answer_tables(status["final_answers"]) if show_answers else [],
         "scoring_runs": campaign.scoring_runs.order_by("-requested_at", "-id")[:10] if show_answers else [],
         "can_rescore": user_has_role(request.user, Role.ADMIN),
+        "campaign_links": nav.campaign_links(user_role(request.user), campaign.slug),
     }
     return render(request, "reviews/campaign_detail.html", context)

@@ -1,0 +1,5 @@
+"""Routes of /api/v1/ (namespace "api")."""
+
+app_name = "api"
+
+urlpatterns: list = []
