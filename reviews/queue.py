@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -89,19 +89,22 @@ def _eligible(campaign: Campaign, user, annotator: Annotator, now, k: int):
         .values("n")
     )
     return (
-        Item.objects.filter(campaign=campaign, excluded=False, escalated=False, resolved=False)
+        Item.objects.filter(campaign=campaign, excluded=False, escalated=False)
+        # A re-queued item (judgment_target set) is served again although it is resolved.
+        .filter(Q(resolved=False) | Q(judgment_target__isnull=False))
         .exclude(judgments__annotator=annotator)
         .exclude(id__in=Assignment.objects.filter(user=user, status__in=DONE).values("item_id"))
         .annotate(leases=Coalesce(Subquery(live_leases), 0))
-        .filter(human_judgments__lt=k - F("leases"))
+        .filter(human_judgments__lt=Coalesce(F("judgment_target"), k) - F("leases"))
     )
 
 
-def _has_room(item_id: int, k: int, now) -> bool:
-    """Fewer than k human judgments plus live leases, read afresh (under the item's lock)."""
-    leases = Assignment.objects.filter(item_id=item_id, status=Status.LIVE, expires_at__gt=now).count()
-    judged = Judgment.objects.filter(item_id=item_id, kind=LabelKind.HUMAN).count()
-    return leases + judged < k
+def _has_room(item: Item, k: int, now) -> bool:
+    """Fewer human judgments plus live leases than wanted (k, or a re-queue's target), read afresh
+    (under the item's lock)."""
+    leases = Assignment.objects.filter(item_id=item.id, status=Status.LIVE, expires_at__gt=now).count()
+    judged = Judgment.objects.filter(item_id=item.id, kind=LabelKind.HUMAN).count()
+    return leases + judged < (item.judgment_target or k)
 
 
 def claim_next(campaign: Campaign, user, *, rng: random.Random | None = None) -> Claim:
@@ -189,7 +192,7 @@ def _lock_first(queryset, k: int, now) -> Item | None:
                     if skip_locked is not None:
                         rows = rows.select_for_update(skip_locked=skip_locked)
                     item = rows.first()
-                    if item is not None and _has_room(item.id, k, now):
+                    if item is not None and _has_room(item, k, now):
                         return item
                     raise _Full
             except _Full:

@@ -331,7 +331,7 @@ class Rescorer:
         last = 0
         cols = (
             "i.id, p.features, ra.features, rb.features, i.risk_prior, i.resolved, i.escalated, i.excluded, "
-            "i.human_judgments, ra.key, rb.key"
+            "i.human_judgments, ra.key, rb.key, i.judgment_target"
         )
         joins = (
             "FROM reviews_item i JOIN reviews_prompt p ON p.id = i.prompt_id "
@@ -464,7 +464,9 @@ class Rescorer:
                 tie = v.get("tie", 0) / 2
                 out.n_a.append(v.get(row[9], 0) + tie)
                 out.n_b.append(v.get(row[10], 0) + tie)
-                eligible = not row[5] and not row[6] and not row[7] and row[8] < k
+                # Unresolved, or re-queued (a judgment target set); not escalated or excluded; room left.
+                target = row[11] or k
+                eligible = (not row[5] or row[11] is not None) and not row[6] and not row[7] and row[8] < target
                 out.eligible.append(eligible)
                 # Diversity compares with items that are done; one still in progress is not its own reference.
                 out.labeled.append(not eligible and (row[5] or row[8] > 0))

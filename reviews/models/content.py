@@ -93,6 +93,8 @@ class Item(models.Model):
     is_gold = models.BooleanField(default=False)
     gold_answers = models.JSONField(null=True, blank=True)
     human_judgments = models.PositiveIntegerField(default=0)
+    # Human judgments wanted; null = the campaign's overlap k. Re-queueing raises it (pool_actions).
+    judgment_target = models.PositiveIntegerField(null=True, blank=True)
     resolved = models.BooleanField(default=False)
     adjudicated = models.BooleanField(default=False)
     escalated = models.BooleanField(default=False)
