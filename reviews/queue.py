@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviews import final_answers
+from reviews.access import user_role
 from reviews.exceptions import DomainError
 from reviews.models import (
     Annotator,
@@ -29,7 +30,6 @@ from reviews.models import (
     LabelKind,
     Source,
 )
-from reviews.roles import role_of
 from scoring.jobs import maybe_rescore_after_judgments
 
 Status = Assignment.Status
@@ -62,6 +62,15 @@ class Claim:
             "empty": "The queue is empty: every item you may judge is judged, leased to someone, or escalated.",
             "no_rubric": "This campaign has no published rubric yet; an admin must publish one.",
         }[self.state]
+
+
+def _annotator(user) -> Annotator:
+    """The user's annotator row, looked up once per user object (so once per request)."""
+    try:
+        return user._reviews_annotator
+    except AttributeError:
+        user._reviews_annotator = Annotator.for_user(user)
+        return user._reviews_annotator
 
 
 def budget_state(campaign: Campaign) -> str | None:
@@ -114,7 +123,7 @@ def claim_next(campaign: Campaign, user, *, rng: random.Random | None = None) ->
     if rubric_version is None:
         return Claim(None, "no_rubric")
     now = timezone.now()
-    annotator = Annotator.for_user(user)
+    annotator = _annotator(user)
     with transaction.atomic():
         # Leases that ran out are closed first: the one-live-lease-per-item rule must not trip on them.
         Assignment.objects.filter(user=user, status=Status.LIVE, expires_at__lte=now).update(
@@ -122,11 +131,13 @@ def claim_next(campaign: Campaign, user, *, rng: random.Random | None = None) ->
         )
         current = (
             Assignment.objects.select_for_update(of=("self",))
+            .select_related(*LEASE_PAGE_RELATED)
             .filter(user=user, item__campaign=campaign, status=Status.LIVE, expires_at__gt=now)
             .order_by("created_at")
             .first()
         )
         if current is not None:
+            current.item.campaign = campaign
             return Claim(renew(current), "item")
         if blocked := budget_state(campaign):
             return Claim(None, blocked)
@@ -135,11 +146,12 @@ def claim_next(campaign: Campaign, user, *, rng: random.Random | None = None) ->
         item, reason, probability, run = _pick(campaign, user, annotator, now, k, settings_version.gold_rate, rng)
         if item is None:
             return Claim(None, "empty")
+        item.campaign = campaign
         assignment = Assignment.objects.create(
             uid=uuid.uuid4(),
             item=item,
             user=user,
-            left_response_id=rng.choice([item.response_a_id, item.response_b_id]),
+            left_response=rng.choice([item.response_a, item.response_b]),
             reason=reason,
             selection_probability=probability,
             rubric_version=rubric_version,
@@ -188,9 +200,10 @@ def _lock_first(queryset, k: int, now) -> Item | None:
                 # A savepoint per candidate: rolling it back releases the lock of a full item,
                 # so two waiting claimers never hold each other's rows (no deadlock).
                 with transaction.atomic():
-                    rows = Item.objects.filter(id=item_id)
+                    # The page needs the prompt and both responses: fetched with the lock, not after.
+                    rows = Item.objects.select_related("prompt", "response_a", "response_b").filter(id=item_id)
                     if skip_locked is not None:
-                        rows = rows.select_for_update(skip_locked=skip_locked)
+                        rows = rows.select_for_update(skip_locked=skip_locked, of=("self",))
                     item = rows.first()
                     if item is not None and _has_room(item, k, now):
                         return item
@@ -204,6 +217,17 @@ class _Full(Exception):
     """A candidate turned out full (or locked): roll its savepoint back."""
 
 
+# What the compare page and the lease actions read of a lease, in the query that fetches it.
+LEASE_PAGE_RELATED = (
+    "item__prompt",
+    "item__response_a",
+    "item__response_b",
+    "left_response",
+    "rubric_version",
+    "settings_version",
+)
+
+
 def renew(assignment: Assignment) -> Assignment:
     """Extend a live lease while its page is open."""
     minutes = assignment.settings_version.lease_minutes
@@ -214,7 +238,7 @@ def renew(assignment: Assignment) -> Assignment:
 
 def lease_for(user, uid, *, lock: bool = False) -> Assignment:
     """The labeler's own lease by its public id; anything else is a LeaseError with a reason."""
-    leases = Assignment.objects.select_related("item__campaign", "rubric_version", "settings_version")
+    leases = Assignment.objects.select_related("item__campaign", *LEASE_PAGE_RELATED)
     if lock:
         # Lock the lease row only: locking the joined item and campaign too would deadlock two
         # submits whose final-answer refresh touches each other's items (PostgreSQL).
@@ -239,12 +263,12 @@ def _lock_live(user, uid) -> Assignment:
 
 
 def _event(assignment: Assignment, user, action: str, feedback: dict, annotator=None) -> FeedbackEvent:
-    role = role_of(user)
+    role = user_role(user)
     return FeedbackEvent.objects.create(
         campaign=assignment.item.campaign,
         item=assignment.item,
         actor=user,
-        annotator=annotator or Annotator.for_user(user),
+        annotator=annotator or _annotator(user),
         role=role.value if role else "",
         action=action,
         feedback={
@@ -281,7 +305,7 @@ def submit(
     with transaction.atomic():
         assignment = _lock_live(user, uid)
         item = assignment.item
-        annotator = Annotator.for_user(user)
+        annotator = _annotator(user)
         judgment = Judgment.objects.create(
             item=item,
             annotator=annotator,

@@ -117,7 +117,11 @@ class Campaign(models.Model):
 
     def rubric_version(self) -> "RubricVersion | None":
         """The published rubric version new judgments are made under."""
-        return self.rubric.latest_published() if self.rubric_id else None
+        if not self.rubric_id:
+            return None
+        # One query, without loading the rubric row (this runs on every claim and submit).
+        published = RubricVersion.objects.filter(rubric_id=self.rubric_id, published_at__isnull=False)
+        return published.order_by("-number").first()
 
 
 class CampaignSettings(AppendOnlyModel):
