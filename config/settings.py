@@ -139,6 +139,11 @@ SCORING_JOB_TIMEOUT = env_int("SCORING_JOB_TIMEOUT", 3600)
 SCORING_MAX_REPRESENTATIVES = env_int("SCORING_MAX_REPRESENTATIVES", 1000)
 SCORING_KEEP_RUNS = env_int("SCORING_KEEP_RUNS", 3)
 SCORING_SCHEDULE_SECONDS = env_int("SCORING_SCHEDULE_SECONDS", 300)
+# Campaigns with at least this many items are rescored by chunk jobs that any worker can take
+# (scoring.chunked); smaller ones in one job, where the fan-out would cost more than it saves.
+SCORING_SPLIT_MIN_ITEMS = env_int("SCORING_SPLIT_MIN_ITEMS", 50_000)
+# Items (or texts to hash) per chunk job.
+SCORING_SPLIT_CHUNK_ITEMS = env_int("SCORING_SPLIT_CHUNK_ITEMS", 20_000)
 
 LOGGING = {
     "version": 1,

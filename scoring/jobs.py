@@ -5,6 +5,7 @@ itself in one transaction: until that commit the previous run's scores stay in f
 worker killed mid-run changes nothing that labelers see.
 """
 
+import io
 import logging
 import time
 from collections import defaultdict
@@ -202,6 +203,10 @@ def run_rescore(run_id: int) -> str:
     claimed = _claim(run.campaign, run_id=run_id)
     if claimed is None:
         return f"run {run_id} not started: it is not queued, or another run of {run.campaign.slug} is running"
+    if Item.objects.filter(campaign=run.campaign, excluded=False).count() >= settings.SCORING_SPLIT_MIN_ITEMS:
+        from scoring import chunked
+
+        return chunked.start(claimed)
     _execute(claimed)
     return f"run {run_id} succeeded"
 
@@ -239,6 +244,33 @@ class _Arrays:
     judgments: list = field(default_factory=list)
     embeddings: list = field(default_factory=list)
 
+    FLAT = ("ids", "risk_prior", "n_a", "n_b", "eligible", "labeled", "judgments")
+    STACKED = ("reward_prior", "model_risk", "embeddings")
+
+    def to_bytes(self) -> bytes:
+        """One chunk's values as an .npz blob (a chunk job hands them to the finishing job)."""
+        buffer = io.BytesIO()
+        arrays = {name: np.asarray(getattr(self, name)) for name in self.FLAT}
+        for name in self.STACKED:
+            parts = getattr(self, name)
+            empty = np.zeros((0, features.DIM) if name == "embeddings" else 0)
+            arrays[name] = np.concatenate(parts) if parts else empty
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def join(cls, blobs) -> "_Arrays":
+        """The chunks' values, in the order given, as one run's arrays."""
+        out = cls()
+        for blob in blobs:
+            with np.load(io.BytesIO(blob)) as data:
+                for name in cls.FLAT:
+                    getattr(out, name).extend(data[name].tolist())
+                for name in cls.STACKED:
+                    if len(data[name]):
+                        getattr(out, name).append(data[name])
+        return out
+
 
 class Rescorer:
     """One scoring run of one campaign; `progress(phase, done, total)` reports chunk progress."""
@@ -258,17 +290,29 @@ class Rescorer:
         pairwise = [c for c in self.rubric.criteria if c.kind == "pairwise"] if self.rubric else []
         self.pairwise = pairwise[0].slug if pairwise else None
 
-    def execute(self) -> None:
+    @property
+    def weights(self) -> selection.Weights:
         s = self.settings_version
-        weights = selection.Weights(s.lambda_risk, s.lambda_uncertainty, s.lambda_diversity)
+        return selection.Weights(s.lambda_risk, s.lambda_uncertainty, s.lambda_diversity)
+
+    def record_settings(self) -> None:
+        w = self.weights
         ScoringRun.objects.filter(pk=self.run.pk).update(
-            settings_version=s,
-            weights={"risk": weights.risk, "uncertainty": weights.uncertainty, "diversity": weights.diversity},
+            settings_version=self.settings_version,
+            weights={"risk": w.risk, "uncertainty": w.uncertainty, "diversity": w.diversity},
         )
+
+    def execute(self) -> None:
+        """The whole run in this process (scoring.chunked spreads the same steps over workers)."""
+        self.record_settings()
         self._phase("features", self._compute_missing_features)
         risk_model, reward_model = self._phase("train", self._train)
         arrays = self._phase("score", lambda: self._score_items(risk_model, reward_model))
-        result = self._phase("select", lambda: self._select(arrays, weights))
+        self.finish(arrays, risk_model, reward_model)
+
+    def finish(self, arrays: "_Arrays", risk_model, reward_model) -> None:
+        """Select the active set over every item's scores, write them, and commit the run."""
+        result = self._phase("select", lambda: self._select(arrays, self.weights))
         self._phase("write", lambda: self._write(arrays, result))
         self._commit(len(arrays.ids), risk_model, reward_model, result)
 
@@ -299,24 +343,32 @@ class Rescorer:
             changes["phase"] = phase
         ScoringRun.objects.filter(pk=self.run.pk).update(**changes)
 
-    def _compute_missing_features(self) -> None:
-        for model, text_sql in ((Prompt, "text"), (Response, "text")):
+    FEATURE_TABLES = {"prompt": Prompt, "response": Response}
+
+    def _compute_missing_features(self, only: str | None = None, lo: int = 0, hi: int | None = None) -> None:
+        """Hash the texts that have no (current) features; `only`, `lo` and `hi` narrow it to one
+        table's id range (a chunk job)."""
+        for name, model in self.FEATURE_TABLES.items():
+            if only is not None and name != only:
+                continue
             table = model._meta.db_table
             where = (
                 "campaign_id = %s"
                 if model is Prompt
                 else "prompt_id IN (SELECT id FROM reviews_prompt WHERE campaign_id = %s)"
             )
+            last, end = lo - 1, hi if hi is not None else 2**62
             while True:
                 with connection.cursor() as cursor:
                     cursor.execute(
-                        f"SELECT id, {text_sql} FROM {table} WHERE {where} AND features_version != %s "  # noqa: S608
-                        "ORDER BY id LIMIT %s",
-                        [self.campaign.id, features.VERSION, self.chunk],
+                        f"SELECT id, text FROM {table} WHERE {where} AND features_version != %s "  # noqa: S608
+                        "AND id > %s AND id < %s ORDER BY id LIMIT %s",
+                        [self.campaign.id, features.VERSION, last, end, self.chunk],
                     )
                     rows = cursor.fetchall()
                 if not rows:
                     break
+                last = rows[-1][0]
                 vectors = features.to_bytes(features.text_features([text for _, text in rows]))
                 with transaction.atomic():
                     bulk.update_rows(
@@ -326,9 +378,10 @@ class Rescorer:
                     )
                 self._beat()
 
-    def _item_rows(self, item_ids=None):
-        """Yield chunks of (id, prompt, a, b feature vectors, risk_prior, flags, keys) in id order."""
-        last = 0
+    def _item_rows(self, item_ids=None, lo: int = 0, hi: int | None = None):
+        """Yield chunks of (id, prompt, a, b feature vectors, risk_prior, flags, keys) in id order
+        (the given ids, or the campaign's items with lo <= id < hi)."""
+        last, end = lo - 1, hi if hi is not None else 2**62
         cols = (
             "i.id, p.features, ra.features, rb.features, i.risk_prior, i.resolved, i.escalated, i.excluded, "
             "i.human_judgments, ra.key, rb.key, i.judgment_target"
@@ -350,8 +403,8 @@ class Rescorer:
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT {cols} {joins} WHERE i.campaign_id = %s AND i.excluded = %s AND i.id > %s "
-                    "ORDER BY i.id LIMIT %s",
-                    [self.campaign.id, False, last, self.chunk],
+                    "AND i.id < %s ORDER BY i.id LIMIT %s",
+                    [self.campaign.id, False, last, end, self.chunk],
                 )
                 rows = cursor.fetchall()
             if not rows:
@@ -438,10 +491,12 @@ class Rescorer:
             votes[item_id][value] = n
         return votes
 
-    def _score_items(self, risk_model: models.Linear, reward_model: models.Linear) -> _Arrays:
+    def _score_items(
+        self, risk_model: models.Linear, reward_model: models.Linear, lo: int = 0, hi: int | None = None
+    ) -> _Arrays:
         k = self.settings_version.overlap_k
         out = _Arrays()
-        for rows in self._item_rows():
+        for rows in self._item_rows(lo=lo, hi=hi):
             prompt, a, b = self._vectors(rows)
             ids = [row[0] for row in rows]
             out.ids.extend(ids)
