@@ -1,16 +1,24 @@
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
 from reviews import bulk
 from reviews.benchmarks import peak_rss_mb, throwaway_database
 from reviews.campaigns import create_campaign
+from reviews.embedded_redis import EmbeddedRedis
 from reviews.importer import import_pool
-from reviews.models import ItemScore, ScoringRun
+from reviews.management.commands.bench_queue import database_url
+from reviews.models import ItemScore, Response, ScoringRun
 from reviews.synthetic import BENCH_RUBRIC, write_synthetic
-from scoring.jobs import rescore_in_foreground
+from scoring.jobs import request_rescore, rescore_in_foreground
 
 
 class Command(BaseCommand):
@@ -23,8 +31,15 @@ class Command(BaseCommand):
         parser.add_argument("--items", type=int, default=200_000)
         parser.add_argument("--labeled-share", type=float, default=0.1)
         parser.add_argument("--budget", type=int, default=20_000, help="judgments left in the budget")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=0,
+            help="also time runs split into chunk jobs over this many rqworker processes (REDIS_URL, or an "
+            "embedded Redis)",
+        )
 
-    def handle(self, items, labeled_share, budget, **options):
+    def handle(self, items, labeled_share, budget, workers, **options):
         out = self.stdout
         with tempfile.TemporaryDirectory(prefix="bench-rescore-") as tmp, throwaway_database(tmp):
             path = f"{tmp}/pool.jsonl"
@@ -65,6 +80,58 @@ class Command(BaseCommand):
                 f"end-to-end / bare write = {end_to_end / bare:.2f}x; peak RSS {peak_rss_mb():.0f} MB "
                 f"(before the timed run {rss_before:.0f} MB)"
             )
+            if workers:
+                self._split_runs(campaign, tmp, items, workers)
+
+    def _split_runs(self, campaign, tmp: str, items: int, workers: int) -> None:
+        """The same runs as chunk jobs over `workers` rqworker processes: with the text features to
+        compute again (a first run), then with them stored."""
+        url = os.environ.get("REDIS_URL")
+        embedded = None if url else EmbeddedRedis(Path(tmp) / "redis.sock", directory=tmp)
+        if embedded is not None:
+            url = embedded.start().url
+        previous = settings.RQ_QUEUES["default"]["URL"]
+        settings.RQ_QUEUES["default"]["URL"] = url
+        chunk = max(1000, items // (2 * workers))
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": url,
+            "SCORING_SPLIT_MIN_ITEMS": "0",
+            "SCORING_SPLIT_CHUNK_ITEMS": str(chunk),
+        }
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "manage.py", "rqworker", "default"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(workers)
+        ]
+        try:
+            campaign.prompts.update(features_version=0)
+            Response.objects.filter(prompt__campaign=campaign).update(features_version=0)
+            for label in ("first run (features computed again)", "run with stored features"):
+                started = time.perf_counter()
+                run = request_rescore(campaign, "benchmark (split)").run
+                while run.status not in (ScoringRun.Status.SUCCEEDED, ScoringRun.Status.FAILED):
+                    time.sleep(0.2)
+                    run.refresh_from_db()
+                wall = time.perf_counter() - started
+                self.stdout.write(
+                    f"split over {workers} workers, chunks of {chunk} items, {label}: {run.status} in {wall:.2f}s "
+                    f"= {items / wall:,.0f} items/s; phases {run.timings}"
+                    + (f"; error {run.error}" if run.error else "")
+                )
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(timeout=60)
+            settings.RQ_QUEUES["default"]["URL"] = previous
+            if embedded is not None:
+                embedded.stop()
 
     def _run(self, campaign) -> ScoringRun:
         return rescore_in_foreground(campaign, "benchmark")
