@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
+from rq.job import JobStatus
 
 from reviews import bulk
 from reviews.models import (
@@ -98,16 +99,24 @@ def _enqueue(run: ScoringRun) -> RescoreRequest:
 
 
 def _send(run: ScoringRun) -> RescoreRequest:
+    job_id = f"rescore-{run.id}"
     try:
-        django_rq.get_queue("default").enqueue(
-            run_rescore, run.id, job_id=f"rescore-{run.id}", job_timeout=settings.SCORING_JOB_TIMEOUT, unique=True
-        )
+        queue = django_rq.get_queue("default")
+        # A run that was sent while another was running got "not started" and its job finished;
+        # that finished job must not block sending the run again (job ids are unique).
+        done = queue.fetch_job(job_id)
+        if done is not None and done.get_status(refresh=False) in ENDED_JOB_STATES:
+            done.delete()
+        queue.enqueue(run_rescore, run.id, job_id=job_id, job_timeout=settings.SCORING_JOB_TIMEOUT, unique=True)
     except DuplicateJobError:
         return RescoreRequest(run, "coalesced", "the run is already on the queue")
     except RedisError as exc:
         log.warning("rescoring run %s recorded but not queued: %s", run.id, exc)
         return RescoreRequest(run, "unavailable", "the job queue is unreachable; the run will start when it is back")
     return RescoreRequest(run, "queued", "rescoring queued")
+
+
+ENDED_JOB_STATES = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
 def maybe_rescore_after_judgments(campaign: Campaign) -> RescoreRequest | None:

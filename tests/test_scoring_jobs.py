@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from reviews.campaigns import create_campaign
 from reviews.importer import import_pool
@@ -134,6 +135,30 @@ def test_a_request_while_one_is_queued_is_coalesced(redis_url):
     assert first.outcome == "queued"
     assert second.outcome == "coalesced" and second.run == first.run
     assert ScoringRun.objects.filter(campaign=campaign).count() == 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_run_sent_while_another_was_running_is_sent_again_when_that_one_ends(redis_url):
+    campaign = make_campaign(30)
+    now = timezone.now()
+    running = ScoringRun.objects.create(
+        campaign=campaign, status=Status.RUNNING, started_at=now, heartbeat_at=now, trigger="elsewhere"
+    )
+    waiting = jobs.request_rescore(campaign, "button")
+    assert waiting.outcome == "queued"
+    # A worker takes the job while the other run is running: the run is not started, the job ends.
+    result = manage_run("rqworker", "--burst", "default", env=process_env(redis_url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    waiting.run.refresh_from_db()
+    assert waiting.run.status == Status.QUEUED
+    # When the running run ends, the waiting one is sent again (its ended job does not block it) and runs.
+    ScoringRun.objects.filter(pk=running.pk).update(status=Status.SUCCEEDED, finished_at=timezone.now())
+    assert jobs._enqueue(waiting.run).outcome == "queued"
+    result = manage_run("rqworker", "--burst", "default", env=process_env(redis_url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    waiting.run.refresh_from_db()
+    assert waiting.run.status == Status.SUCCEEDED, waiting.run.error
 
 
 @pytest.mark.django_db
