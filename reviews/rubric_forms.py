@@ -147,7 +147,11 @@ SETTINGS_HELP = {
 
 
 def _float(label, lo=None, hi=None):
-    span = f" between {lo} and {hi}" if lo is not None and hi is not None else (f" of at least {lo}" if lo else "")
+    span = (
+        f" between {lo} and {hi}"
+        if lo is not None and hi is not None
+        else (f" of at least {lo}" if lo is not None else "")
+    )
     return forms.FloatField(
         label=label,
         min_value=lo,
