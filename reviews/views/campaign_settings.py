@@ -16,7 +16,7 @@ def campaign_settings(request, slug):
     """Show the settings in force and their history; a save records a new version (who, when, note)."""
     campaign = get_campaign_for(request.user, slug)
     current = campaign.settings
-    form = SettingsForm(request.POST or None, initial=current.values())
+    form = SettingsForm(request.POST if request.method == "POST" else None, initial=current.values())
     if request.method == "POST" and form.is_valid():
         try:
             version = change_settings(

@@ -43,7 +43,12 @@ def gold_item(request, slug, external_id):
     if version is None:
         messages.error(request, "The campaign has no published rubric: publish one before marking gold items.")
         return redirect("reviews:gold_list", campaign.slug)
-    form = GoldForm(item, version, request.POST or None, gold=item.gold_answers if item.is_gold else None)
+    form = GoldForm(
+        item,
+        version,
+        request.POST if request.method == "POST" else None,
+        gold=item.gold_answers if item.is_gold else None,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             gold.mark_gold(item, form.gold_answers(), user=request.user)

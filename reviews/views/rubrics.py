@@ -28,6 +28,11 @@ EXAMPLE_RUBRIC = """{
 """
 
 
+def _posted(request) -> tuple:
+    """(data, files) for a bound form on POST (an empty POST too), (None, None) on GET."""
+    return (request.POST, request.FILES) if request.method == "POST" else (None, None)
+
+
 def _rubric(slug: str) -> Rubric:
     return get_object_or_404(Rubric, slug=slug)
 
@@ -61,7 +66,7 @@ def rubric_list(request):
 @require_http_methods(["GET", "POST"])
 def rubric_new(request):
     """Create a rubric from FORMATS.md JSON (pasted or uploaded); it starts as draft v1."""
-    form = ImportRubricForm(request.POST or None, request.FILES or None, initial={"text": EXAMPLE_RUBRIC})
+    form = ImportRubricForm(*_posted(request), initial={"text": EXAMPLE_RUBRIC})
     errors: list[str] = []
     if request.method == "POST" and form.is_valid():
         try:
@@ -139,7 +144,7 @@ def draft_edit(request, slug):
 def draft_import(request, slug):
     """Replace the draft (opening one if needed) with FORMATS.md JSON."""
     rubric = _rubric(slug)
-    form = ImportRubricForm(request.POST or None, request.FILES or None)
+    form = ImportRubricForm(*_posted(request))
     errors: list[str] = []
     if request.method == "POST" and form.is_valid():
         try:
@@ -233,7 +238,7 @@ def draft_publish(request, slug):
     draft = _draft_or_redirect(request, rubric)
     if draft is None:
         return _to_rubric(rubric)
-    form = PublishForm(request.POST or None)
+    form = PublishForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             published = editor.publish_draft(draft, user=request.user, note=form.cleaned_data["note"])
