@@ -521,3 +521,108 @@ def test_ambiguity_notes_are_listed_and_link_to_the_draft_that_answers_them(clie
     assert note.ambiguity_addressed_by is None
     response = client.post(link, {"note": "x"})
     assert [str(m) for m in response.wsgi_request._messages][-1] == "That note is not an ambiguity note of this rubric."
+
+
+# -- permission matrix: leads and labelers get 403 on every page and action of this area ---------
+
+GET_PAGES = [
+    ("reviews:rubrics", []),
+    ("reviews:rubric_new", []),
+    ("reviews:rubric", ["test-rubric"]),
+    ("reviews:rubric_draft", ["test-rubric"]),
+    ("reviews:rubric_draft_import", ["test-rubric"]),
+    ("reviews:rubric_draft_publish", ["test-rubric"]),
+    ("reviews:rubric_version", ["test-rubric", 1]),
+    ("reviews:rubric_preview", ["test-rubric", 2]),
+    ("reviews:rubric_export", ["test-rubric", 1]),
+    ("reviews:rubric_compare", ["test-rubric"]),
+    ("reviews:campaign_settings", ["demo"]),
+    ("reviews:gold_list", ["demo"]),
+    ("reviews:gold_item", ["demo", "item-0"]),
+]
+QUERY = {"reviews:rubric_compare": "?old=1&new=2"}
+
+
+def page_url(name, args):
+    return reverse(name, args=args) + QUERY.get(name, "")
+
+
+POST_ACTIONS = [
+    ("reviews:rubric_new", [], {"text": json.dumps({**RUBRIC, "slug": "sneaky"})}),
+    ("reviews:rubric_draft", ["test-rubric"], editor_post(v2_definition())),
+    ("reviews:rubric_draft_create", ["test-rubric"], {}),
+    ("reviews:rubric_draft_import", ["test-rubric"], {"text": json.dumps(v2_definition())}),
+    ("reviews:rubric_draft_publish", ["test-rubric"], {"note": "sneaky"}),
+    ("reviews:rubric_draft_discard", ["test-rubric"], {}),
+    ("reviews:rubric_requeue", ["test-rubric", 1, "demo"], {}),
+    ("reviews:rubric_note_link", ["test-rubric"], {"note": "1", "action": "link"}),
+    ("reviews:campaign_settings", ["demo"], {"overlap_k": "5"}),
+    ("reviews:gold_item", ["demo", "item-0"], {"q.preference": "left"}),
+    ("reviews:gold_unmark", ["demo", "item-0"], {}),
+]
+
+
+def _state(campaign):
+    return (
+        list(RubricVersion.objects.values_list("id", "number", "published_at", "definition")),
+        campaign.settings_versions.count(),
+        list(Item.objects.values_list("id", "is_gold", "judgment_target")),
+        FeedbackEvent.objects.count(),
+    )
+
+
+@pytest.fixture
+def with_draft(pool, admin):
+    editor.create_draft(pool.rubric, user=admin)
+    return pool
+
+
+@pytest.mark.parametrize("persona", ["labeler", "lead"])
+@pytest.mark.parametrize(("name", "args"), GET_PAGES, ids=[n for n, _ in GET_PAGES])
+def test_leads_and_labelers_get_403_on_every_page(client, request, with_draft, persona, name, args):
+    client.force_login(request.getfixturevalue(persona))
+    assert client.get(page_url(name, args)).status_code == 403
+
+
+@pytest.mark.parametrize(("name", "args"), GET_PAGES, ids=[n for n, _ in GET_PAGES])
+def test_admins_open_every_page(client, with_draft, admin, name, args):
+    client.force_login(admin)
+    assert client.get(page_url(name, args)).status_code == 200
+
+
+@pytest.mark.parametrize(("name", "args"), GET_PAGES, ids=[n for n, _ in GET_PAGES])
+def test_anonymous_visitors_are_sent_to_sign_in(client, with_draft, name, args):
+    response = client.get(page_url(name, args))
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("persona", ["labeler", "lead"])
+@pytest.mark.parametrize(("name", "args", "data"), POST_ACTIONS, ids=[n for n, _, _ in POST_ACTIONS])
+def test_leads_and_labelers_get_403_on_every_action_and_nothing_is_written(
+    client, request, with_draft, persona, name, args, data
+):
+    client.force_login(request.getfixturevalue(persona))
+    before = _state(with_draft)
+    assert client.post(reverse(name, args=args), data).status_code == 403
+    assert _state(with_draft) == before
+
+
+@pytest.mark.parametrize(
+    "name", ["reviews:rubric_draft_create", "reviews:rubric_draft_discard", "reviews:rubric_note_link"]
+)
+def test_post_only_actions_refuse_get(client, with_draft, admin, name):
+    client.force_login(admin)
+    assert client.get(reverse(name, args=["test-rubric"])).status_code == 405
+
+
+def test_every_route_of_the_area_checks_the_admin_role():
+    from django.urls import get_resolver
+
+    from reviews import urls_admin
+    from reviews.roles import Role
+
+    for pattern in urls_admin.urlpatterns:
+        assert pattern.callback.required_role == Role.ADMIN, pattern.name
+    names = {p.name for p in urls_admin.urlpatterns}
+    assert {n.split(":")[1] for n, _ in GET_PAGES} | {n.split(":")[1] for n, _, _ in POST_ACTIONS} == names
+    assert get_resolver()  # the routes load
