@@ -90,3 +90,37 @@ def test_an_admin_edits_previews_and_publishes_and_the_next_compare_page_shows_t
     assert lease.rubric_version.number == 2
     event = FeedbackEvent.objects.get(action=FeedbackEvent.Action.RUBRIC_PUBLISHED)
     assert event.feedback["note"] == "Refusals of safe prompts lose; ask about clarity."
+
+
+def test_an_admin_fixes_a_refused_setting_and_marks_a_gold_item(page, live_server, admin, artifacts):
+    campaign = create_campaign("quick", "Quick preferences", RUBRIC)
+    import_pool(campaign, jsonl(pool_line("item-0")))
+    sign_in(page, live_server, admin)
+    page.goto(f"{live_server.url}/campaigns/quick/")
+    page.get_by_role("navigation", name="Campaign").get_by_role("link", name="Settings").click()
+    page.get_by_label("Audit share ε").fill("1.5")
+    page.get_by_label("Total budget").fill("-10")
+    page.get_by_label("Note").fill("bigger audit")
+    page.get_by_role("button", name="Save as a new version").click()
+    alert = page.locator("#form-errors")
+    expect(alert).to_contain_text("Nothing was saved.")
+    expect(alert).to_contain_text("Audit share ε must be a number between 0 and 1.")
+    expect(alert).to_contain_text("Total budget cannot be less than 0.")
+    page.screenshot(path=artifacts / "settings-refused.png", full_page=True)
+    page.get_by_label("Audit share ε").fill("0.2")
+    page.get_by_label("Total budget").fill("1000")
+    page.get_by_role("button", name="Save as a new version").click()
+    expect(page.get_by_text("Saved as settings version 2.")).to_be_visible()
+    expect(page.locator("#history")).to_contain_text("bigger audit")
+    page.screenshot(path=artifacts / "settings-saved.png", full_page=True)
+
+    page.get_by_role("link", name="Gold items").click()
+    page.get_by_label("Mark an item as gold: external id").fill("item-0")
+    page.get_by_role("button", name="Open").click()
+    page.get_by_role("group", name="Which is better?").get_by_text("Response B").click()
+    page.get_by_role("button", name="Mark as gold").click()
+    expect(page.get_by_text("item-0 is a gold item with 1 known answer(s).")).to_be_visible()
+    expect(page.locator("table.data")).to_contain_text("preference = b")
+    page.screenshot(path=artifacts / "gold-list.png", full_page=True)
+    campaign.refresh_from_db()
+    assert campaign.items.get().gold_answers == [{"criterion": "preference", "value": "b"}]
