@@ -83,12 +83,16 @@ CriterionFormSet = forms.formset_factory(
 
 def editor_initial(definition: dict) -> tuple[dict, list[dict]]:
     """Initial values of the rubric form and the criteria formset from a definition."""
+    if not isinstance(definition, dict):
+        definition = {}
     criteria = []
-    for order, c in enumerate(definition.get("criteria", []), start=1):
+    for order, c in enumerate(definition.get("criteria") or [], start=1):
+        if not isinstance(c, dict):
+            continue
         criteria.append(
             {
-                "slug": c["slug"],
-                "kind": c["kind"],
+                "slug": c.get("slug", ""),
+                "kind": c.get("kind", ""),
                 "question": c.get("question", ""),
                 "per_response": c.get("per_response", False),
                 "allow_tie": c.get("allow_tie", False),

@@ -471,6 +471,23 @@ def test_the_compare_page_shows_a_readable_diff(client, campaign, admin):
     assert response.status_code == 302
 
 
+def test_a_draft_broken_in_the_support_admin_gets_a_message_not_an_error(client, campaign, admin):
+    draft = editor.create_draft(campaign.rubric, user=admin)
+    RubricVersion.objects.filter(pk=draft.pk).update(definition={"slug": "test-rubric", "criteria": [{"kind": "x"}]})
+    client.force_login(admin)
+    for url in (
+        reverse("reviews:rubric_preview", args=["test-rubric", 2]),
+        reverse("reviews:rubric_export", args=["test-rubric", 2]),
+        reverse("reviews:rubric_draft_publish", args=["test-rubric"]),
+        reverse("reviews:rubric_compare", args=["test-rubric"]) + "?old=1&new=2",
+    ):
+        response = client.get(url, follow=True)
+        assert response.redirect_chain[-1][0] == "/rubrics/test-rubric/", url
+        assert "does not follow the rubric format" in response.content.decode()
+    # The editor still opens, so the draft can be repaired there.
+    assert client.get(reverse("reviews:rubric_draft", args=["test-rubric"])).status_code == 200
+
+
 # -- leads' ambiguity notes --------------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@
 Every view: access (admin role, rubric by slug) → form → reviews.rubric_editor → redirect.
 """
 
+from functools import wraps
+
 from django.contrib import messages
 from django.db import transaction
 from django.http import HttpResponse
@@ -50,6 +52,20 @@ def _draft_or_redirect(request, rubric: Rubric):
 
 def _to_rubric(rubric: Rubric):
     return redirect("reviews:rubric", rubric.slug)
+
+
+def _readable(view):
+    """A draft edited outside the editor (the support admin) may not parse: say so instead of failing."""
+
+    @wraps(view)
+    def wrapped(request, slug, *args, **kwargs):
+        try:
+            return view(request, slug, *args, **kwargs)
+        except RubricError as exc:
+            messages.error(request, f"A version of {slug} does not follow the rubric format: {exc}. Fix the draft.")
+            return redirect("reviews:rubric", slug)
+
+    return wrapped
 
 
 @role_required(Role.ADMIN)
@@ -202,6 +218,7 @@ def _sample_item(rubric: Rubric, campaign_slug: str | None, offset: int):
 
 @role_required(Role.ADMIN)
 @require_GET
+@_readable
 def version_preview(request, slug, number):
     """The compare page as a labeler will see it under this version (the draft, usually), read-only."""
     rubric = _rubric(slug)
@@ -232,6 +249,7 @@ def version_preview(request, slug, number):
 
 @role_required(Role.ADMIN)
 @require_http_methods(["GET", "POST"])
+@_readable
 def draft_publish(request, slug):
     """Confirm with a change note (and the diff from the latest version), then publish."""
     rubric = _rubric(slug)
@@ -263,6 +281,7 @@ STALE_SHOWN = 200
 
 @role_required(Role.ADMIN)
 @require_GET
+@_readable
 def version_detail(request, slug, number):
     """A version's definition and, per campaign, its stale list with a re-queue button."""
     rubric = _rubric(slug)
@@ -292,6 +311,7 @@ def version_detail(request, slug, number):
 
 @role_required(Role.ADMIN)
 @require_GET
+@_readable
 def version_export(request, slug, number):
     """Download a version (or the draft) as FORMATS.md JSON."""
     version = _version(_rubric(slug), number)
@@ -318,6 +338,7 @@ def version_requeue(request, slug, number, campaign_slug):
 
 @role_required(Role.ADMIN)
 @require_GET
+@_readable
 def rubric_compare(request, slug):
     """A readable diff of two versions (?old=N&new=M; the draft counts as a version)."""
     rubric = _rubric(slug)
