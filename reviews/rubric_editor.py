@@ -8,9 +8,9 @@ draft stays linked to the version that answers it. Views call these functions; s
 import difflib
 import json
 from dataclasses import dataclass, field
+from itertools import chain
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from reviews import pool_actions
@@ -146,7 +146,7 @@ def publish_draft(draft: RubricVersion, *, user, note: str) -> Published:
         result = Published(fresh)
         role = role_of(user) if user is not None else None
         for campaign in Campaign.objects.filter(rubric=rubric).order_by("slug"):
-            stale = stale_items(campaign, fresh).count()
+            stale = len(stale_item_ids(campaign, fresh))
             result.campaigns.append((campaign, stale))
             FeedbackEvent.objects.create(
                 campaign=campaign,
@@ -188,23 +188,40 @@ def load_json(text: str | bytes):
 # -- the stale list --------------------------------------------------------------------------
 
 
-def stale_items(campaign: Campaign, version: RubricVersion):
-    """Resolved items of the campaign judged only under versions older than `version`.
+def stale_item_ids(campaign: Campaign, version: RubricVersion) -> list[int]:
+    """Resolved items of the campaign judged only under versions older than `version`, by id.
 
     An item counts when some human judgment or adjudication of it was made under an older
     version of this rubric and none under `version` or a newer one; excluded items are left out.
     Re-queued items stay on the list until a judgment under the new version arrives.
     """
-    older = Q(rubric_version__rubric_id=version.rubric_id, rubric_version__number__lt=version.number)
-    current = Q(rubric_version__rubric_id=version.rubric_id, rubric_version__number__gte=version.number)
-    human = Judgment.objects.filter(item=OuterRef("pk"), kind=LabelKind.HUMAN)
-    leads = Adjudication.objects.filter(item=OuterRef("pk"))
-    return (
-        Item.objects.filter(campaign=campaign, resolved=True, excluded=False)
-        .filter(Exists(human.filter(older)) | Exists(leads.filter(older)))
-        .exclude(Exists(human.filter(current)) | Exists(leads.filter(current)))
-        .order_by("id")
+    versions = RubricVersion.objects.filter(rubric_id=version.rubric_id)
+    older = set(versions.filter(number__lt=version.number).values_list("id", flat=True))
+    if not older:
+        return []
+    # One pass over the campaign's answers in Python: as correlated subqueries, SQLite chose the
+    # rubric-version index and scanned every old judgment per item (quadratic).
+    seen_old, seen_new = set(), set()
+    rows = chain(
+        Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN)
+        .values_list("item_id", "rubric_version_id")
+        .iterator(chunk_size=20_000),
+        Adjudication.objects.filter(item__campaign=campaign)
+        .values_list("item_id", "rubric_version_id")
+        .iterator(chunk_size=20_000),
     )
+    for item_id, version_id in rows:
+        (seen_old if version_id in older else seen_new).add(item_id)
+    candidates = seen_old - seen_new
+    if not candidates:
+        return []
+    resolved = Item.objects.filter(campaign=campaign, resolved=True, excluded=False).values_list("id", flat=True)
+    return sorted(candidates.intersection(resolved.iterator(chunk_size=20_000)))
+
+
+def stale_items_page(ids: list[int], limit: int = 200) -> list[Item]:
+    """The first `limit` stale items, for display."""
+    return list(Item.objects.filter(id__in=ids[:limit]).select_related("prompt").order_by("id"))
 
 
 def requeue_stale(campaign: Campaign, version: RubricVersion, *, user) -> int:
@@ -213,7 +230,7 @@ def requeue_stale(campaign: Campaign, version: RubricVersion, *, user) -> int:
         raise DraftError(f"Campaign {campaign.slug} does not use rubric {version.rubric.slug}.")
     if not version.is_published:
         raise DraftError("Only a published version has a stale list.")
-    ids = list(stale_items(campaign, version).values_list("id", flat=True))
+    ids = stale_item_ids(campaign, version)
     return pool_actions.requeue(
         campaign, ids, user=user, reason=f"rubric {version.rubric.slug} v{version.number} published"
     )

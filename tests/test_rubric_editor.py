@@ -185,11 +185,11 @@ def test_the_stale_list_holds_exactly_the_resolved_items_judged_only_under_older
     resolve(other, users[:2], 1)
 
     v2 = publish_v2(pool, admin).version
-    stale = list(editor.stale_items(pool, v2).values_list("external_id", flat=True))
-    assert stale == sorted([stale_a.external_id, stale_b.external_id, "item-5"])
+    stale = editor.stale_item_ids(pool, v2)
+    assert stale == sorted([stale_a.id, stale_b.id, adjudicated.id])
     assert FeedbackEvent.objects.get(campaign=pool, action="rubric_published").feedback["stale_items"] == 3
     # Under v1 itself nothing is older, so nothing is stale.
-    assert not editor.stale_items(pool, v1).exists()
+    assert editor.stale_item_ids(pool, v1) == []
 
 
 def test_requeueing_the_stale_list_asks_for_new_judgments_until_one_under_the_new_version(
@@ -208,10 +208,10 @@ def test_requeueing_the_stale_list_asks_for_new_judgments_until_one_under_the_ne
     assert events[0].feedback["reason"] == "rubric test-rubric v2 published"
     assert ScoringRun.objects.filter(campaign=pool, trigger="re-queue of 2 items").exists()
     # Still stale until someone judges them under v2; a third labeler gets a re-queued item.
-    assert editor.stale_items(pool, v2).count() == 2
+    assert len(editor.stale_item_ids(pool, v2)) == 2
     lease = judge(users[2], pool)
     assert lease.item_id == first.id and lease.rubric_version == v2
-    assert list(editor.stale_items(pool, v2).values_list("id", flat=True)) == [second.id]
+    assert editor.stale_item_ids(pool, v2) == [second.id]
 
 
 def test_only_a_published_version_of_the_campaigns_rubric_can_requeue(pool, admin):

@@ -289,14 +289,8 @@ def version_detail(request, slug, number):
     stale = []
     if version.is_published:
         for campaign in rubric.campaigns.order_by("slug"):
-            items = editor.stale_items(campaign, version)
-            stale.append(
-                {
-                    "campaign": campaign,
-                    "count": items.count(),
-                    "items": items.select_related("prompt")[:STALE_SHOWN],
-                }
-            )
+            ids = editor.stale_item_ids(campaign, version)
+            stale.append({"campaign": campaign, "count": len(ids), "items": editor.stale_items_page(ids, STALE_SHOWN)})
     previous = rubric.versions.filter(published_at__isnull=False, number__lt=version.number).order_by("-number")
     context = {
         "rubric": rubric,
