@@ -643,3 +643,12 @@ def test_every_route_of_the_area_checks_the_admin_role():
     names = {p.name for p in urls_admin.urlpatterns}
     assert {n.split(":")[1] for n, _ in GET_PAGES} | {n.split(":")[1] for n, _, _ in POST_ACTIONS} == names
     assert get_resolver()  # the routes load
+
+
+def test_bench_stale_runs_on_a_throwaway_database_and_prints_its_figures(tmp_path):
+    from tests.test_commands import manage
+
+    result = manage("bench_stale", "--items", "40", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sqlite: 40 items, 20 stale (20 shown), 20 re-queued" in result.stdout
+    assert "stale list:" in result.stdout and "re-queue the stale list:" in result.stdout

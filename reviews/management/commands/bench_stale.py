@@ -48,6 +48,9 @@ class Command(BaseCommand):
         parser.add_argument("--resolved-share", type=float, default=0.5)
 
     def handle(self, items, resolved_share, **options):
+        # Loaded once per process (scikit-learn takes seconds); web and worker processes already have it.
+        import scoring.jobs  # noqa: F401
+
         body = _pool(items, resolved_share)
         with tempfile.TemporaryDirectory(prefix="bench-stale-") as tmp, throwaway_database(tmp):
             campaign = create_campaign("bench-stale", "Stale-list benchmark", RUBRIC)
