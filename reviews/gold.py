@@ -77,6 +77,15 @@ def unmark_gold(item: Item, *, user) -> Item:
     return item
 
 
+def gold_problems(item: Item) -> list[str]:
+    """Why the item's stored gold answers no longer fit the rubric in force (after a publish), if they don't."""
+    try:
+        validate_gold(item, item.gold_answers)
+    except GoldError as exc:
+        return exc.errors
+    return []
+
+
 def gold_items(campaign):
     return (
         Item.objects.filter(campaign=campaign, is_gold=True)

@@ -251,3 +251,21 @@ def test_finding_an_item_by_external_id(client, items, admin):
     response = client.get(reverse("reviews:gold_list", args=["demo"]) + "?item=missing")
     assert "No item with external id “missing” in this campaign." in response.content.decode()
     assert client.get(gold_url("missing")).status_code == 404
+
+
+def test_the_gold_list_flags_answers_that_a_new_rubric_version_no_longer_accepts(client, items, admin):
+    from reviews import rubric_editor as editor
+    from tests.conftest import RUBRIC
+
+    item = Item.objects.get(external_id="x-1")
+    gold.mark_gold(item, [{"criterion": "quality", "response": "a", "value": 7}], user=admin)
+    assert gold.gold_problems(item) == []
+    draft = editor.create_draft(items.rubric, user=admin)
+    narrower = {**RUBRIC, "criteria": [*RUBRIC["criteria"][:2], {**RUBRIC["criteria"][2], "max": 5}]}
+    editor.update_draft(draft, narrower)
+    editor.publish_draft(draft, user=admin, note="a 1-5 scale")
+    item.campaign.__dict__.pop("settings", None)
+    assert gold.gold_problems(item) == ["gold[0].value: criterion 'quality': 7 is outside 1..5"]
+    client.force_login(admin)
+    html = client.get(reverse("reviews:gold_list", args=["demo"])).content.decode()
+    assert "Does not fit the rubric in force: gold[0].value: criterion &#x27;quality&#x27;: 7 is outside 1..5" in html

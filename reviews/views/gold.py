@@ -28,7 +28,10 @@ def gold_list(request, slug):
         if Item.objects.filter(campaign=campaign, external_id=query).exists():
             return redirect("reviews:gold_item", campaign.slug, query)
         messages.error(request, f"No item with external id “{query}” in this campaign.")
-    rows = [{"item": item, "answers": sorted(gold_answer_map(item).items())} for item in gold.gold_items(campaign)]
+    rows = [
+        {"item": item, "answers": sorted(gold_answer_map(item).items()), "problems": gold.gold_problems(item)}
+        for item in gold.gold_items(campaign)
+    ]
     context = {"campaign": campaign, "rows": rows, "gold_rate": campaign.settings.gold_rate, "query": query}
     return render(request, "reviews/settings/gold_list.html", context)
 
