@@ -220,6 +220,7 @@ def test_the_gold_page_uses_the_compare_questions_and_saves_any_subset(client, i
     assert 'name="q.preference" value="right"' in html and "checked" in html
     listing = client.get(reverse("reviews:gold_list", args=["demo"])).content.decode()
     assert "x/2" in listing and "<code>quality</code> (a) = 3" in listing
+    assert "The gold rate is 0, so these gold items are never served" in listing
 
 
 def test_the_gold_page_needs_at_least_one_answer_and_valid_values(client, items, admin):
