@@ -39,6 +39,7 @@ CAMPAIGN = (
     Link("Dashboard", "reviews:dashboard", Role.LEAD),
     Link("Members", "reviews:members", Role.ADMIN),
     Link("Settings", "reviews:campaign_settings", Role.ADMIN),
+    Link("Gold items", "reviews:gold_list", Role.ADMIN),
     Link("Datasets", "reviews:datasets", Role.ADMIN),
 )
 

@@ -8,7 +8,18 @@ import orjson
 
 from reviews.rubric import TIE, RubricDefinition
 
-TOP_LEVEL_KEYS = {"external_id", "prompt_id", "prompt", "responses", "risk_prior", "tags", "metadata", "labels"}
+TOP_LEVEL_KEYS = {
+    "external_id",
+    "prompt_id",
+    "prompt",
+    "responses",
+    "risk_prior",
+    "tags",
+    "metadata",
+    "labels",
+    "gold",
+}
+GOLD_KEYS = {"criterion", "response", "value"}
 LABEL_KEYS = {"annotator", "kind", "criterion", "response", "value", "confidence", "rationale", "created_at"}
 CHAT_ROLES = ("system", "user", "assistant")
 LABEL_KINDS = ("human", "lead", "model")
@@ -57,6 +68,8 @@ class LineIn:
     metadata: dict
     labels: list[LabelIn] = field(default_factory=list)
     content_hash: str = ""
+    # Known answers of a gold item ({"criterion", "response"?, "value"} each); None: not gold.
+    gold: list[dict] | None = None
 
 
 def canonical_json(value) -> bytes:
@@ -209,6 +222,73 @@ def _check_label(i, raw, rubric: RubricDefinition | None, keys, errors) -> Label
     )
 
 
+def parse_gold(raw, rubric: RubricDefinition | None, keys: tuple[str, str], errors: list[str]) -> list[dict] | None:
+    """Validate a gold item's known answers (the shape of a label without annotator and kind).
+
+    Returns them in canonical form (scale values as integers, `response` only for per-response
+    criteria), or None after appending messages that name the offending entry to `errors`.
+    """
+    if not isinstance(raw, list) or not raw:
+        errors.append("gold: expected a non-empty list of known answers")
+        return None
+    if rubric is None:
+        errors.append("gold: the campaign has no published rubric to check gold answers against")
+        return None
+    out, seen, failed = [], set(), False
+    for i, entry in enumerate(raw):
+        where = f"gold[{i}]"
+        if not isinstance(entry, dict):
+            errors.append(f"{where}: expected an object")
+            failed = True
+            continue
+        unknown = set(entry) - GOLD_KEYS
+        if unknown:
+            errors.append(f"{where}: unknown field(s) {', '.join(sorted(unknown))} (known: criterion, response, value)")
+            failed = True
+            continue
+        slug = entry.get("criterion")
+        criterion = rubric.criterion(slug) if isinstance(slug, str) else None
+        if criterion is None:
+            known = ", ".join(c.slug for c in rubric.criteria)
+            errors.append(f"{where}.criterion: unknown criterion {slug!r} (rubric has: {known})")
+            failed = True
+            continue
+        response = entry.get("response")
+        if criterion.per_response:
+            if response is None:
+                errors.append(f"{where}.response: criterion {slug!r} is per response; name the response key")
+                failed = True
+                continue
+            if response not in keys:
+                errors.append(f"{where}.response: {response!r} is not one of this item's responses {list(keys)}")
+                failed = True
+                continue
+        elif response is not None:
+            errors.append(f"{where}.response: criterion {slug!r} is not per response; remove 'response'")
+            failed = True
+            continue
+        if "value" not in entry:
+            errors.append(f"{where}.value: required")
+            failed = True
+            continue
+        try:
+            value = criterion.check_value(entry["value"], keys)
+        except ValueError as exc:
+            errors.append(f"{where}.value: {exc}")
+            failed = True
+            continue
+        if (slug, response) in seen:
+            errors.append(f"{where}: {slug!r}" + (f" for {response!r}" if response else "") + " is given twice")
+            failed = True
+            continue
+        seen.add((slug, response))
+        answer = {"criterion": slug, "value": criterion.parse_stored(value)}
+        if response is not None:
+            answer["response"] = response
+        out.append(answer)
+    return None if failed else out
+
+
 def parse_line(obj, rubric: RubricDefinition | None) -> LineIn:
     """Validate one decoded JSON line; raise LineError naming every problem found."""
     if not isinstance(obj, dict):
@@ -265,6 +345,9 @@ def parse_line(obj, rubric: RubricDefinition | None) -> LineIn:
         for name, kinds in kinds_by_annotator.items():
             if len(kinds) > 1:
                 errors.append(f"labels: annotator {name!r} cannot label both as human and as model")
+    gold = None
+    if obj.get("gold") is not None and responses is not None:
+        gold = parse_gold(obj["gold"], rubric, (responses[0].key, responses[1].key), errors)
     if errors:
         raise LineError(errors)
     text = prompt_text(prompt)
@@ -281,5 +364,7 @@ def parse_line(obj, rubric: RubricDefinition | None) -> LineIn:
         tags=tags,
         metadata=metadata,
         labels=labels,
+        # The whole line, gold included: re-importing with other gold answers is a conflict.
         content_hash=sha256_hex(canonical_json(obj)),
+        gold=gold,
     )
