@@ -208,6 +208,7 @@ class Exporter:
         """The dataset's lines, each ending in a newline, in item order."""
         counts = self.build.counts
         counts["excluded_items_left_out"] = Item.objects.filter(campaign=self.campaign, excluded=True).count()
+        counts["items"] = counts["lines"] = 0
         ids = _items(self.campaign, self.filters)
         in_force = _in_force_adjudication_answers(self.campaign) if self.fmt == "full" else set()
         wanted_tags = set(self.filters.tags)
