@@ -68,7 +68,10 @@ def datasets(request, slug):
             return redirect("reviews:datasets", slug=campaign.slug)
     elif request.method == "POST":
         messages.error(request, "The dataset was not created: correct the fields marked below.")
-    versions = campaign.dataset_versions.select_related("created_by").order_by("-created_at", "-id")
+    versions = list(campaign.dataset_versions.select_related("created_by").order_by("-created_at", "-id"))
+    for version in versions:
+        # A count is named "items", which a template would take for dict.items.
+        version.count_rows = list(version.counts.items())
     known_tags = sorted(set().union(*response_tags(campaign).values())) if request.method == "GET" else []
     context = {
         "campaign": campaign,
