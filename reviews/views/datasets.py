@@ -71,7 +71,9 @@ def datasets(request, slug):
     versions = list(campaign.dataset_versions.select_related("created_by").order_by("-created_at", "-id"))
     for version in versions:
         # A count is named "items", which a template would take for dict.items.
-        version.count_rows = list(version.counts.items())
+        version.count_rows = [
+            (name.replace("_", " "), n) for name, n in version.counts.items() if n or name in ("items", "lines")
+        ]
     known_tags = sorted(set().union(*response_tags(campaign).values())) if request.method == "GET" else []
     context = {
         "campaign": campaign,

@@ -12,11 +12,14 @@ from reviews.roles import Role
 from reviews.tokens import MAX_NAME_LENGTH, create_token, revoke_token
 
 
+class CampaignChoices(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.title} ({obj.slug})"
+
+
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=MAX_NAME_LENGTH, help_text="which client uses it, e.g. 'prod guardrail monitor'")
-    campaigns = forms.ModelMultipleChoiceField(
-        queryset=Campaign.objects.order_by("slug"), widget=forms.CheckboxSelectMultiple
-    )
+    campaigns = CampaignChoices(queryset=Campaign.objects.order_by("slug"), widget=forms.CheckboxSelectMultiple)
 
 
 def _page(request, form, *, secret=None, token=None, status=200):
