@@ -290,3 +290,35 @@ class TestReading:
 
     def test_the_routes_are_named(self):
         assert reverse("api:campaign_items", args=["demo"]) == "/api/v1/campaigns/demo/items"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_clients_posting_the_same_items_at_once_create_them_once(campaign, admin):
+    import threading
+
+    from django.db import connection
+
+    from reviews.api.ingest import ingest
+
+    tokens = [create_token(f"client {n}", [campaign], user=admin)[0] for n in range(2)]
+    body = json.dumps([pool_line(f"race-{n}") for n in range(50)]).encode()
+    barrier = threading.Barrier(2)
+    results = []
+
+    def post(token):
+        try:
+            barrier.wait()
+            results.append(ingest(campaign, body, "application/json", token=token))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.ok for r in results)
+    assert sorted(r.counts["created"] for r in results) == [0, 50]
+    statuses = sorted({i["status"] for i in r.items}.pop() for r in results)
+    assert statuses == ["created", "skipped"]
+    assert Item.objects.count() == 50

@@ -14,7 +14,7 @@ from django.db import transaction
 from reviews import bulk
 from reviews.exceptions import DomainError, ImportFailed
 from reviews.importer import import_pool
-from reviews.models import FeedbackEvent
+from reviews.models import Campaign, FeedbackEvent
 from reviews.pool_format import canonical_json, sha256_hex
 
 JSON_TYPES = frozenset({"application/json"})
@@ -100,10 +100,12 @@ def ingest(campaign, body: bytes, media_type: str, *, token) -> IngestResult:
     """Import the body's items into the campaign; nothing is written unless every item is valid."""
     lines = body_to_jsonl(body, media_type)
     scanned = _scan(lines)
-    known = _known_hashes(campaign, [ext for _, ext, _ in scanned if ext])
     source = f"api:{token.name}"
     try:
         with transaction.atomic():
+            # The importer's campaign lock, taken first: what is already there cannot change until we commit.
+            Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+            known = _known_hashes(campaign, [ext for _, ext, _ in scanned if ext])
             report = import_pool(campaign, io.BytesIO(lines), source_name=source)
             FeedbackEvent.objects.create(
                 campaign=campaign,
