@@ -190,6 +190,19 @@ class TestFull:
         assert finals(copy) == finals(judged)
         assert len(finals(judged)) > 5
 
+    def test_gold_items_carry_their_known_answers_in_the_import_format(self, judged):
+        item = Item.objects.get(external_id="item-4")
+        Item.objects.filter(pk=item.pk).update(
+            is_gold=True, gold_answers={"preference": "b", "compliance": {"a": "full_refusal"}, "quality": {"b": 3}}
+        )
+        exported = {ln["external_id"]: ln for ln in lines(create_dataset(judged, "full", Filters()))}
+        assert exported["item-4"]["gold"] == [
+            {"criterion": "preference", "value": "b"},
+            {"criterion": "compliance", "response": "a", "value": "full_refusal"},
+            {"criterion": "quality", "response": "b", "value": 3},
+        ]
+        assert "gold" not in exported["item-3"]
+
     def test_excluded_items_are_left_out(self, judged):
         Item.objects.filter(external_id="item-4").update(excluded=True)
         version = create_dataset(judged, "full", Filters())
