@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+import django_rq
 import orjson
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from redis.exceptions import RedisError
 
 from reviews.exceptions import DomainError
 from reviews.models import (
@@ -497,6 +500,39 @@ def create_dataset(campaign: Campaign, fmt: str, filters: Filters, *, user=None)
             settings_version=campaign.settings,
         )
     return version
+
+
+def build_dataset(campaign_id: int, fmt: str, filters: dict, user_id: int | None) -> str:
+    """The RQ job behind request_dataset: create the version; return its uid."""
+    campaign = Campaign.objects.select_related("rubric").get(pk=campaign_id)
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return str(create_dataset(campaign, fmt, Filters.from_json(filters), user=user).uid)
+
+
+def request_dataset(campaign: Campaign, fmt: str, filters: Filters, *, user=None) -> DatasetVersion | None:
+    """Create a version now when the campaign is small, else queue it for the worker (returns None).
+
+    A web request must not spend minutes exporting: above REVIEWS_DATASET_INLINE_ITEMS items the
+    RQ worker builds it, and it is listed once done. Bad filters are refused at once either way.
+    """
+    check_filters(campaign, fmt, filters)
+    if Item.objects.filter(campaign=campaign, excluded=False).count() <= settings.REVIEWS_DATASET_INLINE_ITEMS:
+        return create_dataset(campaign, fmt, filters, user=user)
+    try:
+        # Enqueued at once (nothing to commit first), so an unreachable queue is reported here.
+        django_rq.get_queue("default", commit_mode="auto").enqueue(
+            build_dataset,
+            campaign.id,
+            fmt,
+            filters.to_json(),
+            getattr(user, "id", None),
+            job_timeout=settings.SCORING_JOB_TIMEOUT,
+        )
+    except RedisError as exc:
+        raise DomainError(
+            f"The background queue is unreachable ({exc}); try again, or run manage.py export_dataset."
+        ) from exc
+    return None
 
 
 def _file_hash(path: Path) -> str | None:

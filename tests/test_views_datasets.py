@@ -184,3 +184,33 @@ class TestTokensPage:
         assert reverse("reviews:api_tokens") in client.get(reverse("reviews:campaigns")).content.decode()
         client.force_login(lead)
         assert reverse("reviews:api_tokens") not in client.get(reverse("reviews:campaigns")).content.decode()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_large_campaigns_are_built_by_the_worker(client, admin, pool, settings, redis_url, tmp_path):
+    from reviews.datasets import dataset_file
+    from tests.processes import manage_run, process_env
+
+    settings.REVIEWS_DATASET_INLINE_ITEMS = 2
+    client.force_login(admin)
+    response = client.post(reverse("reviews:datasets", args=["demo"]), {"format": "full"}, follow=True)
+    assert "background worker is building" in response.content.decode()
+    assert not DatasetVersion.objects.exists()
+    env = process_env(redis_url, REVIEWS_DATASET_DIR=str(settings.REVIEWS_DATASET_DIR))
+    result = manage_run("rqworker", "--burst", "default", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    version = DatasetVersion.objects.get()
+    assert version.created_by == admin and version.counts["lines"] == 4
+    assert hashlib.sha256(dataset_file(version).read_bytes()).hexdigest() == version.content_hash
+    page = client.get(reverse("reviews:datasets", args=["demo"])).content.decode()
+    assert version.content_hash in page
+
+
+def test_a_large_campaign_with_the_queue_down_gets_a_message_and_nothing_is_queued(client, admin, pool, settings):
+    settings.REVIEWS_DATASET_INLINE_ITEMS = 2
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}
+    client.force_login(admin)
+    response = client.post(reverse("reviews:datasets", args=["demo"]), {"format": "full"})
+    assert response.status_code == 200 and "background queue is unreachable" in response.content.decode()
+    assert not DatasetVersion.objects.exists()

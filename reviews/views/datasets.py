@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_role
-from reviews.datasets import DatasetUnavailable, Filters, create_dataset, dataset_file, download_name
+from reviews.datasets import DatasetUnavailable, Filters, dataset_file, download_name, request_dataset
 from reviews.exceptions import DomainError
 from reviews.models import DatasetVersion
 from reviews.roles import Role
@@ -56,15 +56,22 @@ def datasets(request, slug):
     form = DatasetForm(request.POST or None, rubric_versions=numbers)
     if request.method == "POST" and form.is_valid():
         try:
-            version = create_dataset(campaign, form.cleaned_data["format"], form.filters(), user=request.user)
+            version = request_dataset(campaign, form.cleaned_data["format"], form.filters(), user=request.user)
         except DomainError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(
-                request,
-                f"Dataset {version.uid} created: {version.counts.get('lines', 0)} lines, "
-                f"SHA-256 {version.content_hash}.",
-            )
+            if version is None:
+                messages.info(
+                    request,
+                    "The campaign is large: the background worker is building this dataset version. "
+                    "It is listed here once done; refresh in a minute.",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Dataset {version.uid} created: {version.counts.get('lines', 0)} lines, "
+                    f"SHA-256 {version.content_hash}.",
+                )
             return redirect("reviews:datasets", slug=campaign.slug)
     elif request.method == "POST":
         messages.error(request, "The dataset was not created: correct the fields marked below.")
