@@ -297,3 +297,11 @@ class TestCommand:
         with pytest.raises(CommandError, match=message):
             call_command("export_dataset", "demo", "--format", "full", "--out", str(tmp_path / "x"), *args)
         assert not DatasetVersion.objects.exists()
+
+
+def test_the_command_can_write_to_stdout(judged):
+    out, err = StringIO(), StringIO()
+    call_command("export_dataset", "demo", "--format", "preference", "--out", "-", stdout=out, stderr=err)
+    version = DatasetVersion.objects.get()
+    assert hashlib.sha256(out.getvalue().encode()).hexdigest() == version.content_hash
+    assert f"dataset {version.uid} sha256 {version.content_hash}" in err.getvalue()

@@ -214,3 +214,11 @@ def test_a_large_campaign_with_the_queue_down_gets_a_message_and_nothing_is_queu
     response = client.post(reverse("reviews:datasets", args=["demo"]), {"format": "full"})
     assert response.status_code == 200 and "background queue is unreachable" in response.content.decode()
     assert not DatasetVersion.objects.exists()
+
+
+def test_an_empty_dataset_is_created_with_a_warning_that_says_why(client, admin, pool):
+    client.force_login(admin)
+    response = client.post(reverse("reviews:datasets", args=["demo"]), {"format": "preference"})
+    [message] = get_messages(response.wsgi_request)
+    assert message.level_tag == "warning" and "It is empty" in str(message)
+    assert DatasetVersion.objects.get().counts["unresolved_left_out"] == 4

@@ -67,10 +67,12 @@ def datasets(request, slug):
                     "It is listed here once done; refresh in a minute.",
                 )
             else:
-                messages.success(
+                lines = version.counts.get("lines", 0)
+                messages.add_message(
                     request,
-                    f"Dataset {version.uid} created: {version.counts.get('lines', 0)} lines, "
-                    f"SHA-256 {version.content_hash}.",
+                    messages.SUCCESS if lines else messages.WARNING,
+                    f"Dataset {version.uid} created: {lines} lines, SHA-256 {version.content_hash}."
+                    + ("" if lines else " It is empty: no item passed the filters with a decided answer (see counts)."),
                 )
             return redirect("reviews:datasets", slug=campaign.slug)
     elif request.method == "POST":

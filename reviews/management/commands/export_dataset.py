@@ -17,7 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("slug", help="the campaign")
         parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
         parser.add_argument("--out", required=True, metavar="FILE", help="where to write the JSONL ('-' for stdout)")
-        parser.add_argument("--rubric-version", type=int, help="only items whose labels were all made under it")
+        parser.add_argument(
+            "--rubric-version", type=int, metavar="N", help="only items whose labels were all made under it"
+        )
         parser.add_argument("--adjudicated-only", action="store_true", help="only items a lead adjudicated")
         parser.add_argument("--min-agreement", type=float, metavar="X", help="only items with agreement >= X (0..1)")
         parser.add_argument("--tag", action="append", default=[], help="only items with this tag (repeatable: all)")
