@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +22,7 @@ import django_rq
 import orjson
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from redis.exceptions import RedisError
 
 from reviews.exceptions import DomainError
@@ -344,7 +345,9 @@ class Exporter:
                     continue
                 counts["lines"] += 1
                 self.build.rubric_versions.update(versions)
-                yield orjson.dumps(line) + b"\n"
+                # Sorted keys: PostgreSQL's jsonb reorders stored objects (metadata, chat turns), and
+                # the same data must give the same bytes, and hash, on every database.
+                yield orjson.dumps(line, option=orjson.OPT_SORT_KEYS) + b"\n"
 
     def _preference(self, item, value, basis, versions, n_human, share) -> dict | None:
         counts = self.build.counts
@@ -425,7 +428,12 @@ class Exporter:
             line["labels"] = labels
         if item.is_gold and item.gold_answers:
             gold = []
-            for (criterion, response), value in gold_answer_map(item).items():
+            order = {slug: n for n, slug in enumerate(self.criteria)}
+            answers = sorted(
+                gold_answer_map(item).items(),
+                key=lambda kv: (order.get(kv[0][0], len(order)), kv[0][0], kv[0][1] or ""),
+            )
+            for (criterion, response), value in answers:
                 entry = {"criterion": criterion}
                 if response is not None:
                     entry["response"] = response
@@ -447,13 +455,30 @@ def stored_path(content_hash: str) -> Path:
     return storage_dir() / f"{content_hash}.jsonl"
 
 
+@contextmanager
+def _snapshot():
+    """One consistent view of the campaign for the whole export, where that costs no one anything.
+
+    PostgreSQL: a REPEATABLE READ transaction (readers never block writers), so judgments
+    committed mid-export cannot leave one item half new. SQLite takes the write lock at BEGIN
+    (IMMEDIATE mode) and would stall labelers for the export's duration, so it reads as it goes.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
 def write_dataset(exporter: Exporter) -> Build:
     """Stream the lines to a file named by their SHA-256 (written beside it, then renamed)."""
     digest = hashlib.sha256()
     size = 0
     fd, tmp = tempfile.mkstemp(dir=storage_dir(), suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb") as out, _snapshot():
             for line in exporter.lines():
                 digest.update(line)
                 size += len(line)

@@ -305,3 +305,16 @@ def test_the_command_can_write_to_stdout(judged):
     version = DatasetVersion.objects.get()
     assert hashlib.sha256(out.getvalue().encode()).hexdigest() == version.content_hash
     assert f"dataset {version.uid} sha256 {version.content_hash}" in err.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_export_reads_one_snapshot(campaign):
+    """On PostgreSQL the export runs in a REPEATABLE READ transaction of its own; on SQLite it reads as it goes."""
+    from django.db import connection
+
+    import_pool(campaign, jsonl(*(pool_line(f"item-{n}") for n in range(3))))
+    assert not connection.in_atomic_block
+    version = create_dataset(campaign, "full", Filters())
+    assert version.counts["lines"] == 3
+    assert hashlib.sha256(dataset_file(version).read_bytes()).hexdigest() == version.content_hash
+    assert not connection.in_atomic_block
