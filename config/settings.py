@@ -133,6 +133,13 @@ X_FRAME_OPTIONS = "DENY"
 # App settings, with their defaults in one place.
 REVIEWS_IMPORT_MAX_LINE_BYTES = env_int("REVIEWS_IMPORT_MAX_LINE_BYTES", 10 * 1024 * 1024)
 REVIEWS_IMPORT_BATCH_SIZE = env_int("REVIEWS_IMPORT_BATCH_SIZE", 1000)
+# Datasets and the ingest API (docs/areas/datasets.md).
+REVIEWS_DATASET_DIR = Path(env_str("REVIEWS_DATASET_DIR", str(VAR_DIR / "datasets")))
+# Dataset versions of larger campaigns are built by the RQ worker, not inside the web request.
+REVIEWS_DATASET_INLINE_ITEMS = env_int("REVIEWS_DATASET_INLINE_ITEMS", 20000)
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 32 * 1024 * 1024)
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 120)
+API_RATE_WINDOW_SECONDS = env_int("API_RATE_WINDOW_SECONDS", 60)
 SCORING_CHUNK_SIZE = env_int("SCORING_CHUNK_SIZE", 2000)
 SCORING_STALE_SECONDS = env_int("SCORING_STALE_SECONDS", 300)
 SCORING_JOB_TIMEOUT = env_int("SCORING_JOB_TIMEOUT", 3600)

@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("reviews.urls_admin")),
     path("", include("reviews.urls_monitoring")),
     path("", include("reviews.urls_data")),
+    path("", include("reviews.urls_datasets")),
 ]
