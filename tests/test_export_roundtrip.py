@@ -68,3 +68,28 @@ def test_xstest_full_export_imports_back_with_the_same_final_answers(settings_di
     # The export of the copy is byte for byte the export of the original: nothing was lost or added.
     again = create_dataset(copy, "full", Filters())
     assert again.content_hash == version.content_hash
+
+
+def test_gold_items_and_their_answers_survive_the_round_trip(settings_dir, campaign, admin):
+    from reviews.campaigns import create_campaign
+    from reviews.gold import mark_gold
+    from reviews.importer import import_pool
+    from tests.conftest import RUBRIC, jsonl, pool_line
+
+    import_pool(campaign, jsonl(pool_line("plain"), pool_line("known")))
+    known = Item.objects.get(campaign=campaign, external_id="known")
+    answers = [
+        {"criterion": "preference", "value": known.response_a.key},
+        {"criterion": "compliance", "response": known.response_b.key, "value": "full_refusal"},
+    ]
+    mark_gold(known, answers, user=admin)
+    version = create_dataset(campaign, "full", Filters(), user=admin)
+
+    copy = create_campaign("gold-copy", "Copy", RUBRIC)
+    with open(dataset_file(version), "rb") as stream:
+        result = import_pool(copy, stream)
+    assert result.created == 2, result
+    copied = {i.external_id: i for i in Item.objects.filter(campaign=copy)}
+    assert not copied["plain"].is_gold
+    assert copied["known"].is_gold
+    assert copied["known"].gold_answers == Item.objects.get(pk=known.pk).gold_answers
