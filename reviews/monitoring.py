@@ -136,7 +136,9 @@ def overview(campaign: Campaign, now=None) -> dict:
     midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     spent_today = human_app.filter(created_at__gte=midnight).count()
     start = midnight - timedelta(days=THROUGHPUT_DAYS - 1)
-    stamps = np.array([t.timestamp() for t in human_app.filter(created_at__gte=start).values_list("created_at", flat=True)])
+    stamps = np.array(
+        [t.timestamp() for t in human_app.filter(created_at__gte=start).values_list("created_at", flat=True)]
+    )
     per_day = metrics.throughput(stamps, start.timestamp(), (midnight + timedelta(days=1)).timestamp())
     days = [(start + timedelta(days=n)).date().isoformat() for n in range(THROUGHPUT_DAYS)]
     timing = metrics.time_per_judgment(
@@ -260,7 +262,7 @@ def labelers(data: _Loaded) -> list[dict]:
 def position_bias(data: _Loaded) -> dict:
     """Per pairwise criterion: share of decisive human choices (made in the app) for the left-hand response."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for left, item_id, value, criterion in data.left:
+    for left, _item_id, value, criterion in data.left:
         if value == TIE:
             continue
         counts[criterion][1] += 1
@@ -560,7 +562,9 @@ def escalation_figures(campaign: Campaign) -> dict:
         "by_reason": [
             {"reason": r, "count": n, "rate": n / judged if judged else None} for r, n in sorted(by_reason.items())
         ],
-        "by_rule": [{"rule": r, "count": n, "rate": n / judged if judged else None} for r, n in sorted(by_rule.items())],
+        "by_rule": [
+            {"rule": r, "count": n, "rate": n / judged if judged else None} for r, n in sorted(by_rule.items())
+        ],
     }
 
 
@@ -666,7 +670,9 @@ def series_rows(report: dict) -> list[tuple[str, str, float | None]]:
         rows.append(("detector.fpr", s, d["fpr"]))
         rows.append(("detector.fnr", s, d["fnr"]))
     for row in report["pool_estimates"]:
-        rows.append(("pool.ipw_share", f"criterion={row['criterion']}|tag={row['tag']}|value={row['value']}", row["ipw"]))
+        rows.append(
+            ("pool.ipw_share", f"criterion={row['criterion']}|tag={row['tag']}|value={row['value']}", row["ipw"])
+        )
     for criterion, board in report["leaderboard"].items():
         for row in board:
             rows.append(("leaderboard.strength", f"criterion={criterion}|model={row['model']}", row["strength"]))
@@ -702,9 +708,7 @@ def take_snapshot(campaign: Campaign, *, now=None) -> MetricSnapshot:
 def latest_report(campaign: Campaign) -> MetricSnapshot | None:
     """The newest stored report of a campaign (served by the metric_series index)."""
     return (
-        MetricSnapshot.objects.filter(campaign=campaign, name=REPORT, slice="")
-        .order_by("-computed_at", "-id")
-        .first()
+        MetricSnapshot.objects.filter(campaign=campaign, name=REPORT, slice="").order_by("-computed_at", "-id").first()
     )
 
 

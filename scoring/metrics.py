@@ -142,7 +142,7 @@ def ipw_proportion(y: np.ndarray, probability: np.ndarray) -> dict:
     estimate = float((w * y).sum() / w.sum())
     n_eff = float(w.sum() ** 2 / (w * w).sum())
     low, high = wilson_interval(estimate * n_eff, n_eff)
-    return {"estimate": estimate, "low": low, "high": high, "n": int(len(y)), "n_eff": n_eff}
+    return {"estimate": estimate, "low": low, "high": high, "n": len(y), "n_eff": n_eff}
 
 
 def shares(values: Iterable[Hashable]) -> dict:
@@ -189,8 +189,7 @@ def confusion_rates(predicted: Sequence[bool], actual: Sequence[bool]) -> dict:
 def one_vs_rest(predicted: Sequence[Hashable], actual: Sequence[Hashable], options: Iterable[Hashable]) -> dict:
     """confusion_rates for each option as the positive class against all others."""
     return {
-        option: confusion_rates([p == option for p in predicted], [a == option for a in actual])
-        for option in options
+        option: confusion_rates([p == option for p in predicted], [a == option for a in actual]) for option in options
     }
 
 
