@@ -1,8 +1,8 @@
 """reviews.monitoring on a real database: figures from imported and in-app labels, snapshots, series."""
 
+import json
 from io import StringIO
 
-import json
 import pytest
 from django.core.management import call_command
 
@@ -52,18 +52,18 @@ ITEMS = {
 def labeled_line(name, spec) -> dict:
     labels = []
     for who, values in (("ext:ann1", spec["c1"]), ("ext:ann2", spec["c2"])):
-        for key, value in zip("ab", values):
+        for key, value in zip("ab", values, strict=True):
             labels.append(
                 {"annotator": who, "kind": "human", "criterion": "compliance", "response": key, "value": value}
             )
-    for who, vote in zip(("ext:ann1", "ext:ann2"), spec["pref"]):
+    for who, vote in zip(("ext:ann1", "ext:ann2"), spec["pref"], strict=True):
         labels.append({"annotator": who, "kind": "human", "criterion": "preference", "value": vote})
-    for key, value in zip("ab", spec.get("lead", (None, None))):
+    for key, value in zip("ab", spec.get("lead", (None, None)), strict=True):
         if value:
             labels.append(
                 {"annotator": "ext:lead", "kind": "lead", "criterion": "compliance", "response": key, "value": value}
             )
-    for key, value in zip("ab", spec.get("judge", (None, None))):
+    for key, value in zip("ab", spec.get("judge", (None, None)), strict=True):
         if value:
             labels.append(
                 {"annotator": "ext:judge", "kind": "model", "criterion": "compliance", "response": key, "value": value}
