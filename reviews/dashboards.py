@@ -29,7 +29,7 @@ PAGES = {
 class Column:
     key: str
     label: str
-    fmt: str = "text"  # text, int, rate (3 decimals), pct (percent, 1 decimal), signed
+    fmt: str = "text"  # text, int, rate (3 decimals), pct (percent, 1 decimal), signed, auto (int or rate)
 
 
 @dataclass
@@ -66,8 +66,10 @@ def format_value(value, fmt: str) -> str:
     """How the page shows a number (the download keeps it exact)."""
     if value is None:
         return "—"
-    if fmt == "int":
+    if fmt == "int" or (fmt == "auto" and isinstance(value, int)):
         return f"{value:,}"
+    if fmt == "auto" and isinstance(value, float):
+        return f"{value:.3f}"
     if fmt == "rate":
         return f"{value:.3f}"
     if fmt == "pct":
@@ -126,7 +128,7 @@ def overview_tables(report: dict) -> list[Table]:
         esc["by_rule"],
     )
     return [
-        Table("figures", "Figures", [Column("figure", "Figure"), Column("value", "Value", "rate")], figures),
+        Table("figures", "Figures", [Column("figure", "Figure"), Column("value", "Value", "auto")], figures),
         throughput,
         by_reason,
         by_rule,

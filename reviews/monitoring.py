@@ -119,8 +119,10 @@ def overview(campaign: Campaign, now=None) -> dict:
     """Queue depth, budget burn, throughput, escalations and the last scoring run: a few COUNT queries."""
     now = now or timezone.now()
     s = campaign.settings
-    items = Item.objects.filter(campaign=campaign)
-    open_items = items.filter(excluded=False, resolved=False, escalated=False)
+    open_q = Q(excluded=False, resolved=False, escalated=False)
+    counts = Item.objects.filter(campaign=campaign).aggregate(
+        items=Count("id"), open=Count("id", filter=open_q), resolved=Count("id", filter=Q(resolved=True))
+    )
     if campaign.scoring_run_id:
         queue_depth = ItemScore.objects.filter(
             run_id=campaign.scoring_run_id,
@@ -130,20 +132,18 @@ def overview(campaign: Campaign, now=None) -> dict:
             item__escalated=False,
         ).count()
     else:
-        queue_depth = open_items.count()
-    human_app = Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN, source=Source.APP)
-    spent = human_app.count()
+        queue_depth = counts["open"]
     midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    spent_today = human_app.filter(created_at__gte=midnight).count()
     start = midnight - timedelta(days=THROUGHPUT_DAYS - 1)
-    stamps = np.array(
-        [t.timestamp() for t in human_app.filter(created_at__gte=start).values_list("created_at", flat=True)]
+    human_app = Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN, source=Source.APP)
+    # One pass over the campaign's judgments for the budget, then only the last 14 days' rows.
+    spent = human_app.aggregate(all=Count("id"), today=Count("id", filter=Q(created_at__gte=midnight)))
+    recent = list(human_app.filter(created_at__gte=start).values_list("created_at", "time_spent_ms"))
+    per_day = metrics.throughput(
+        np.array([t.timestamp() for t, _ in recent]), start.timestamp(), (midnight + timedelta(days=1)).timestamp()
     )
-    per_day = metrics.throughput(stamps, start.timestamp(), (midnight + timedelta(days=1)).timestamp())
     days = [(start + timedelta(days=n)).date().isoformat() for n in range(THROUGHPUT_DAYS)]
-    timing = metrics.time_per_judgment(
-        human_app.filter(created_at__gte=start, time_spent_ms__isnull=False).values_list("time_spent_ms", flat=True)
-    )
+    timing = metrics.time_per_judgment(ms for _, ms in recent)
     open_statuses = [Escalation.Status.OPEN, Escalation.Status.IN_REVIEW]
     escalations = Escalation.objects.filter(campaign=campaign)
     overdue_before = now - timedelta(hours=s.sla_hours)
@@ -155,15 +155,15 @@ def overview(campaign: Campaign, now=None) -> dict:
     last_run = campaign.scoring_runs.order_by("-requested_at", "-id").first()
     return {
         "queue_depth": queue_depth,
-        "open_items": open_items.count(),
-        "items": items.count(),
-        "resolved_items": items.filter(resolved=True).count(),
+        "open_items": counts["open"],
+        "items": counts["items"],
+        "resolved_items": counts["resolved"],
         "budget_total": s.budget_total,
         "budget_daily": s.budget_daily,
-        "budget_spent": spent,
-        "budget_burn": spent / s.budget_total if s.budget_total else None,
-        "spent_today": spent_today,
-        "daily_burn": spent_today / s.budget_daily if s.budget_daily else None,
+        "budget_spent": spent["all"],
+        "budget_burn": spent["all"] / s.budget_total if s.budget_total else None,
+        "spent_today": spent["today"],
+        "daily_burn": spent["today"] / s.budget_daily if s.budget_daily else None,
         "throughput": [{"day": d, "judgments": n} for d, n in zip(days, per_day["counts"], strict=True)],
         "judgments_per_day": per_day["per_bucket"],
         "time_per_judgment": timing,
