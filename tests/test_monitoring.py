@@ -266,3 +266,31 @@ def test_metrics_command_prints_the_contract_keys(labeled):
     human = StringIO()
     call_command("metrics", "demo", stdout=human)
     assert "agreement compliance" in human.getvalue()
+
+
+def test_gold_accuracy_per_labeler_and_overdue_escalations(campaign):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.test_queue import judge
+
+    import_pool(campaign, jsonl(*(pool_line(f"item-{n}") for n in range(3))))
+    gold = Item.objects.get(external_id="item-0")
+    gold.is_gold = True
+    gold.gold_answers = {"compliance": {"a": "full_compliance", "b": "full_refusal"}}
+    gold.save()
+    campaign.update_settings(gold_rate=1.0, note="all gold first")
+    (user,) = labelers(1)
+    served = judge(user, campaign)  # answers full compliance for both responses
+    assert served.item == gold and served.reason == "gold"
+    claim = queue.claim_next(campaign, user)
+    queue.escalate(user, claim.assignment.uid, reason="harmful", comment="")
+    report = monitoring.compute_report(campaign)
+    (row,) = report["labelers"]
+    assert (row["annotator"], row["gold_accuracy"], row["gold_compared"]) == (user.username, 0.5, 2)
+    assert report["escalations"]["by_reason"] == [{"reason": "harmful", "count": 1, "rate": 1.0}]
+    assert report["escalations"]["by_rule"] == [{"rule": "manual", "count": 1, "rate": 1.0}]
+    later = monitoring.overview(campaign, now=timezone.now() + timedelta(hours=25))
+    assert (later["open_escalations"], later["overdue_escalations"]) == (1, 1)
+    assert monitoring.overview(campaign)["overdue_escalations"] == 0
