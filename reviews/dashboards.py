@@ -145,12 +145,12 @@ def quality_tables(report: dict) -> list[Table]:
             "krippendorff_alpha": a["krippendorff_alpha"],
             "raw_agreement": a["raw_agreement"],
         }
-        for c, a in report["agreement"].items()
+        for c, a in sorted(report["agreement"].items())
     ]
     kappas = [
         {"criterion": c, "pair": pair, "cohen_kappa": k, "n": a["cohen_kappa_n"].get(pair)}
-        for c, a in report["agreement"].items()
-        for pair, k in a["cohen_kappa"].items()
+        for c, a in sorted(report["agreement"].items())
+        for pair, k in sorted(a["cohen_kappa"].items())
     ]
     t_agreement = Table(
         "agreement",
@@ -200,7 +200,7 @@ def quality_tables(report: dict) -> list[Table]:
         note="Overturn rate: share of the labeler's answers on units a lead adjudicated that the lead's answer "
         "contradicts (Wilson interval).",
     )
-    bias = [{"criterion": c, **b} for c, b in report["position_bias"].items()]
+    bias = [{"criterion": c, **b} for c, b in sorted(report["position_bias"].items())]
     t_bias = Table(
         "position_bias",
         "Position bias",
@@ -332,7 +332,7 @@ def automated_tables(report: dict) -> list[Table]:
         {"annotator": name, "criterion": criterion, "option": option, **rates}
         for name, by_criterion in sorted(report["automated_labelers"].items())
         for criterion, by_option in sorted(by_criterion.items())
-        for option, rates in by_option.items()
+        for option, rates in sorted(by_option.items())
     ]
     one_vs_rest = Table(
         "one_vs_rest",

@@ -9,6 +9,7 @@ Units of agreement: a per-response criterion is answered once per response (a re
 by several items is one unit, as in reviews/final_answers.py); other criteria once per item.
 """
 
+import math
 from collections import Counter, defaultdict
 from datetime import timedelta
 
@@ -604,9 +605,23 @@ def scoring_figures(campaign: Campaign) -> dict:
     }
 
 
+def _finite(value):
+    """NaN and infinities become None: JSON (and PostgreSQL's jsonb) has no place for them."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def compute_report(campaign: Campaign, *, now=None, seed: int = 0) -> dict:
     """Every monitoring figure of a campaign (what `metrics SLUG --json` prints and the dashboards show)."""
-    now = now or timezone.now()
+    return _finite(_report(campaign, now=now or timezone.now(), seed=seed))
+
+
+def _report(campaign: Campaign, *, now, seed: int) -> dict:
     data = _Loaded(campaign)
     selection = selection_info(data, campaign)
     rng = np.random.default_rng(seed)

@@ -168,3 +168,12 @@ def test_histogram_and_summary():
     s = metrics.summary(np.array([1.0, 2.0, 3.0, 4.0]))
     assert (s["n"], s["mean"], s["median"]) == (4, 2.5, 2.5)
     assert metrics.summary(np.array([]))["mean"] is None
+
+
+def test_reports_carry_no_nan():
+    from reviews.monitoring import _finite
+
+    assert _finite({"a": [float("nan"), 1.0, {"b": float("inf")}], "c": "x"}) == {
+        "a": [None, 1.0, {"b": None}],
+        "c": "x",
+    }
