@@ -9,15 +9,19 @@ Units of agreement: a per-response criterion is answered once per response (a re
 by several items is one unit, as in reviews/final_answers.py); other criteria once per item.
 """
 
+import logging
 import math
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+import django_rq
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from redis.exceptions import RedisError
+from rq.job import JobStatus
 
 from reviews.models import (
     Answer,
@@ -38,6 +42,8 @@ from reviews.progress import gold_accuracy
 from reviews.rubric import TIE
 from reviews.status import ALL_TAGS, final_answer_counts
 from scoring import metrics
+
+log = logging.getLogger(__name__)
 
 REPORT = "report"
 THROUGHPUT_DAYS = 14
@@ -751,6 +757,31 @@ def series(campaign: Campaign, name: str, slice_: str = "") -> list[dict]:
         .order_by("computed_at", "id")
         .values_list("computed_at", "value")
     ]
+
+
+def snapshot_campaign(campaign_id: int) -> str:
+    """The on-demand job ("Recompute now"): snapshot one campaign."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    take_snapshot(campaign)
+    return campaign.slug
+
+
+def request_snapshot(campaign: Campaign) -> tuple[str, str]:
+    """Queue a snapshot of the campaign for a worker: (outcome, message), outcome queued/coalesced/unavailable.
+
+    At 100k judgments a snapshot takes seconds: a worker takes it, not the web request.
+    """
+    job_id = f"snapshot-{campaign.id}"
+    try:
+        queue = django_rq.get_queue("default")
+        waiting = queue.fetch_job(job_id)
+        if waiting is not None and waiting.get_status(refresh=False) in (JobStatus.QUEUED, JobStatus.STARTED):
+            return "coalesced", "a recomputation is already queued"
+        queue.enqueue(snapshot_campaign, campaign.id, job_id=job_id)
+    except RedisError as exc:
+        log.warning("snapshot of %s not queued: %s", campaign.slug, exc)
+        return "unavailable", "the job queue is unreachable; the scheduled job will recompute the figures later"
+    return "queued", "recomputation queued; the figures refresh when a worker has taken it"
 
 
 def snapshot_due() -> list[str]:

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from reviews.importer import import_pool
 from scoring.jobs import rescore_in_foreground
 from tests.conftest import PASSWORD, jsonl
+from tests.test_dashboards import run_worker
 from tests.test_monitoring import ITEMS, labeled_line
 
 pytestmark = pytest.mark.browser
@@ -28,7 +29,7 @@ def sign_in(page, live_server, user):
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_a_lead_opens_every_dashboard_and_recomputes(page, live_server, lead, campaign, artifacts):
+def test_a_lead_opens_every_dashboard_and_recomputes(page, live_server, lead, campaign, artifacts, redis_url):
     import_pool(campaign, jsonl(*(labeled_line(n, s) for n, s in ITEMS.items())))
     rescore_in_foreground(campaign, "test")
     sign_in(page, live_server, lead)
@@ -43,7 +44,9 @@ def test_a_lead_opens_every_dashboard_and_recomputes(page, live_server, lead, ca
             expect(page.locator("svg.chart").first).to_be_visible()
         page.screenshot(path=str(artifacts / f"dashboards-{name}.png"), full_page=True)
     page.get_by_role("button", name="Recompute now").click()
-    expect(page.get_by_role("status")).to_contain_text("Figures recomputed")
+    expect(page.get_by_role("status")).to_contain_text("Recomputation queued")
+    run_worker()
+    page.reload()
     page.locator("summary", has_text="agreement.krippendorff_alpha").click()
     page.get_by_role("link", name="criterion=compliance").first.click()
     expect(page.locator("table[data-table=series] tbody tr")).to_have_count(2)

@@ -127,17 +127,45 @@ def test_the_page_shows_the_downloaded_numbers_rounded(client, lead, labeled):
     assert shown[0]["criterion"] == data[0]["criterion"] == "compliance"
 
 
-def test_recompute_is_a_post_that_stores_a_snapshot_and_feeds_the_time_series(client, lead, labeled):
+def run_worker() -> None:
+    """A real RQ worker, in this process, until the queue is empty."""
+    import django_rq
+    from rq import SimpleWorker
+
+    queue = django_rq.get_queue("default")
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def test_recompute_queues_a_snapshot_that_a_worker_stores(
+    client, lead, labeled, redis_url, django_capture_on_commit_callbacks
+):
     client.force_login(lead)
+    client.get("/dashboards/demo/quality/")  # the first visit computes the first snapshot
     assert client.get("/dashboards/demo/snapshot").status_code == 405
-    response = client.post("/dashboards/demo/snapshot", {"next": "/dashboards/demo/quality/"})
-    assert response.status_code == 302 and response.url == "/dashboards/demo/quality/"
-    client.post("/dashboards/demo/snapshot", {"next": "https://elsewhere.example/"})
+    # django-rq sends a job once the request's transaction commits
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/dashboards/demo/snapshot", {"next": "/dashboards/demo/quality/"}, follow=True)
+    assert response.redirect_chain == [("/dashboards/demo/quality/", 302)]
+    assert "Recomputation queued" in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client.post("/dashboards/demo/snapshot", {"next": "https://elsewhere.example/"}, follow=True)
+    assert again.redirect_chain == [("/dashboards/demo/", 302)]
+    assert "already queued" in again.content.decode()
+    assert MetricSnapshot.objects.filter(name="report").count() == 1
+    run_worker()
     assert MetricSnapshot.objects.filter(name="report").count() == 2
     tables = page_tables(client, "/dashboards/demo/series/?name=agreement.raw&slice=criterion%3Dcompliance")
     assert [value for _, value in (row[1] for row in tables["series"]["rows"])] == [0.875, 0.875]
     data = client.get("/dashboards/demo/series/series.json?name=agreement.raw&slice=criterion%3Dcompliance").json()
     assert [r["value"] for r in data["rows"]] == [0.875, 0.875]
+
+
+def test_recompute_says_so_when_the_queue_is_unreachable(client, lead, labeled, settings):
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}
+    client.force_login(lead)
+    response = client.post("/dashboards/demo/snapshot")
+    assert response.status_code == 302 and MetricSnapshot.objects.count() == 0
+    assert "job queue is unreachable" in client.get(response.url).content.decode()
 
 
 def test_unknown_pages_tables_and_tags(client, lead, labeled):

@@ -156,10 +156,11 @@ def dashboard_download(request, slug, page, table, fmt):
 @require_POST
 @role_required(Role.LEAD)
 def dashboard_snapshot(request, slug):
-    """The 'Recompute now' button: take a snapshot of the campaign's figures."""
+    """The 'Recompute now' button: queue a snapshot of the campaign's figures for a worker."""
     campaign = get_campaign_for(request.user, slug)
-    snapshot = monitoring.take_snapshot(campaign)
-    messages.success(request, f"Figures recomputed at {snapshot.computed_at:%Y-%m-%d %H:%M:%S} UTC.")
+    outcome, message = monitoring.request_snapshot(campaign)
+    level = messages.WARNING if outcome == "unavailable" else messages.SUCCESS
+    messages.add_message(request, level, message[:1].upper() + message[1:] + ".")
     back = request.POST.get("next", "")
     if not back.startswith(f"/dashboards/{campaign.slug}/"):
         back = reverse("reviews:dashboard", args=[campaign.slug])
