@@ -391,34 +391,60 @@ def automated_tables(report: dict) -> list[Table]:
     return [detectors, one_vs_rest, guard, calib]
 
 
+LEADERBOARD_COLUMNS = [
+    Column("rank", "Rank", "int"),
+    Column("model", "Model"),
+    Column("strength", "Strength (log)", "signed"),
+    Column("low", "95% low", "signed"),
+    Column("high", "95% high", "signed"),
+    Column("wins", "Wins", "int"),
+    Column("losses", "Losses", "int"),
+    Column("ties", "Ties", "int"),
+]
+
+
+def _board_table(name: str, title: str, board: list[dict], source: str) -> Table:
+    rows = [{"rank": n + 1, **row} for n, row in enumerate(board)]
+    t = Table(
+        name,
+        title,
+        LEADERBOARD_COLUMNS,
+        rows,
+        note=f"Bradley-Terry strengths (mean 0) from {source}, percentile bootstrap intervals over 200 resamples "
+        "of the comparisons.",
+    )
+    t.chart = charts.bars(
+        f"Strength per model: {title}",
+        [(r["model"], r["strength"]) for r in rows],
+        intervals=[(r["low"], r["high"]) for r in rows],
+        fmt="{:+.3f}",
+    )
+    return t
+
+
 def leaderboard_tables(report: dict) -> list[Table]:
-    tables = []
-    for criterion, board in sorted(report["leaderboard"].items()):
-        rows = [{"rank": n + 1, **row} for n, row in enumerate(board)]
-        t = Table(
+    tables = [
+        _board_table(
             f"leaderboard-{criterion}",
             f"Leaderboard: {criterion}",
-            [
-                Column("rank", "Rank", "int"),
-                Column("model", "Model"),
-                Column("strength", "Strength (log)", "signed"),
-                Column("low", "95% low", "signed"),
-                Column("high", "95% high", "signed"),
-                Column("wins", "Wins", "int"),
-                Column("losses", "Losses", "int"),
-                Column("ties", "Ties", "int"),
-            ],
-            rows,
-            note=f"Bradley-Terry strengths (mean 0) from {report['leaderboard_source'].get(criterion, '')}, "
-            "percentile bootstrap intervals over 200 resamples of the comparisons.",
+            board,
+            report["leaderboard_source"].get(criterion, ""),
         )
-        t.chart = charts.bars(
-            f"Strength per model: {criterion}",
-            [(r["model"], r["strength"]) for r in rows],
-            intervals=[(r["low"], r["high"]) for r in rows],
-            fmt="{:+.3f}",
-        )
-        tables.append(t)
+        for criterion, board in sorted(report["leaderboard"].items())
+    ]
+    # Each automated judge's own ranking, beside the one from the final answers.
+    for n, (annotator, boards) in enumerate(sorted(report.get("leaderboard_by_annotator", {}).items())):
+        for criterion, board in sorted(boards.items()):
+            if report["leaderboard_source"].get(criterion) == f"model labels: {annotator}":
+                continue  # already the main board
+            tables.append(
+                _board_table(
+                    f"judge{n + 1}-{criterion}",
+                    f"{criterion} by {annotator}",
+                    board,
+                    f"the labels of {annotator} (an automated labeler)",
+                )
+            )
     return tables
 
 

@@ -486,72 +486,83 @@ def pool_estimates(data: _Loaded, selection: dict) -> list[dict]:
     return rows
 
 
-def leaderboard(data: _Loaded, rng: np.random.Generator) -> tuple[dict, dict]:
+def leaderboard(data: _Loaded, rng: np.random.Generator) -> tuple[dict, dict, dict]:
     """Bradley-Terry strengths per pairwise criterion from the final answers, with bootstrap intervals.
 
     A criterion without pairwise final answers falls back to the automated labelers' labels
-    (as AlpacaEval's judge), and says so in the returned sources.
+    (as AlpacaEval's judge), and says so in the returned sources. The third value ranks the
+    models by each automated labeler's own labels ({annotator: {criterion: rows}}), to set a
+    judge's leaderboard beside the humans'.
     """
-    out, sources = {}, {}
+    out, sources, by_annotator = {}, {}, defaultdict(dict)
+    model_labels = data.labels.get(LabelKind.MODEL, {})
     for slug, crit in data.criteria.items():
         if crit.kind != "pairwise":
             continue
+        judged = defaultdict(list)
+        for (name, unit), value in model_labels.items():
+            if unit[0] == slug:
+                judged[name].append((unit[1][1], value))
         outcomes = [(unit[1][1], final[0]) for unit, final in data.finals.items() if unit[0] == slug]
         source = "final answers"
-        if not outcomes:
-            model_labels = [
-                (name, unit[1][1], value)
-                for (name, unit), value in data.labels.get(LabelKind.MODEL, {}).items()
-                if unit[0] == slug
-            ]
-            outcomes = [(item_id, value) for _, item_id, value in model_labels]
-            names = sorted({name for name, _, _ in model_labels})
-            source = "model labels: " + ", ".join(names) if names else "final answers"
-        models, winners, losers, ties = {}, [], [], []
-        for item_id, value in outcomes:
-            a, b, _, _ = data.items[item_id]
-            (key_a, model_a), (key_b, model_b) = data.responses[a], data.responses[b]
-            if value == TIE:
-                first, second, tie = model_a, model_b, True
-            elif value == key_a:
-                first, second, tie = model_a, model_b, False
-            elif value == key_b:
-                first, second, tie = model_b, model_a, False
-            else:
-                continue  # a value that names neither response (a stale key): left out
-            if first == second:
-                continue
-            winners.append(models.setdefault(first, len(models)))
-            losers.append(models.setdefault(second, len(models)))
-            ties.append(tie)
-        if not models:
+        if not outcomes and judged:
+            outcomes = [o for name in sorted(judged) for o in judged[name]]
+            source = "model labels: " + ", ".join(sorted(judged))
+        rows = _board(data, outcomes, rng)
+        if rows:
+            out[slug], sources[slug] = rows, source
+        for name in sorted(judged):
+            rows = _board(data, judged[name], rng)
+            if rows:
+                by_annotator[name][slug] = rows
+    return out, sources, dict(by_annotator)
+
+
+def _board(data: _Loaded, outcomes, rng: np.random.Generator) -> list[dict]:
+    """Leaderboard rows, strongest first, from (item id, pairwise value) outcomes."""
+    models, winners, losers, ties = {}, [], [], []
+    for item_id, value in outcomes:
+        a, b, _, _ = data.items[item_id]
+        (key_a, model_a), (key_b, model_b) = data.responses[a], data.responses[b]
+        if value == TIE:
+            first, second, tie = model_a, model_b, True
+        elif value == key_a:
+            first, second, tie = model_a, model_b, False
+        elif value == key_b:
+            first, second, tie = model_b, model_a, False
+        else:
+            continue  # a value that names neither response (a stale key): left out
+        if first == second:
             continue
-        fit = metrics.bradley_terry_intervals(
-            np.array(winners), np.array(losers), len(models), rng, ties=np.array(ties), rounds=BOOTSTRAP_ROUNDS
-        )
-        record = Counter()
-        for w, lo, t in zip(winners, losers, ties, strict=True):
-            if t:
-                record[(w, "ties")] += 1
-                record[(lo, "ties")] += 1
-            else:
-                record[(w, "wins")] += 1
-                record[(lo, "losses")] += 1
-        rows = [
-            {
-                "model": model,
-                "strength": float(fit["strength"][i]),
-                "low": float(fit["low"][i]),
-                "high": float(fit["high"][i]),
-                "wins": record[(i, "wins")],
-                "losses": record[(i, "losses")],
-                "ties": record[(i, "ties")],
-            }
-            for model, i in models.items()
-        ]
-        out[slug] = sorted(rows, key=lambda r: (-r["strength"], r["model"]))
-        sources[slug] = source
-    return out, sources
+        winners.append(models.setdefault(first, len(models)))
+        losers.append(models.setdefault(second, len(models)))
+        ties.append(tie)
+    if not models:
+        return []
+    fit = metrics.bradley_terry_intervals(
+        np.array(winners), np.array(losers), len(models), rng, ties=np.array(ties), rounds=BOOTSTRAP_ROUNDS
+    )
+    record = Counter()
+    for w, lo, t in zip(winners, losers, ties, strict=True):
+        if t:
+            record[(w, "ties")] += 1
+            record[(lo, "ties")] += 1
+        else:
+            record[(w, "wins")] += 1
+            record[(lo, "losses")] += 1
+    rows = [
+        {
+            "model": model,
+            "strength": float(fit["strength"][i]),
+            "low": float(fit["low"][i]),
+            "high": float(fit["high"][i]),
+            "wins": record[(i, "wins")],
+            "losses": record[(i, "losses")],
+            "ties": record[(i, "ties")],
+        }
+        for model, i in models.items()
+    ]
+    return sorted(rows, key=lambda r: (-r["strength"], r["model"]))
 
 
 def escalation_figures(campaign: Campaign) -> dict:
@@ -633,7 +644,7 @@ def _report(campaign: Campaign, *, now, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     shares, counts = slices(campaign)
     one_vs_rest, detectors = automated_labelers(data, selection)
-    board, board_sources = leaderboard(data, rng)
+    board, board_sources, judge_boards = leaderboard(data, rng)
     return {
         "campaign": campaign.slug,
         "computed_at": now.isoformat(),
@@ -655,6 +666,7 @@ def _report(campaign: Campaign, *, now, seed: int) -> dict:
         "guardrails": guardrails(data, campaign),
         "leaderboard": board,
         "leaderboard_source": board_sources,
+        "leaderboard_by_annotator": judge_boards,
         "scoring": scoring_figures(campaign),
     }
 

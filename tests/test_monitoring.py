@@ -131,6 +131,7 @@ def test_slices_leaderboard_and_guardrails(labeled):
     assert [(r["model"], r["wins"], r["losses"]) for r in board] == [("model-a", 2, 1), ("model-b", 1, 2)]
     assert board[0]["low"] <= board[0]["strength"] <= board[0]["high"]
     assert report["leaderboard_source"]["preference"] == "final answers"
+    assert report["leaderboard_by_annotator"] == {}  # the judge labeled compliance only
     at_half = next(r for r in report["guardrails"]["thresholds"] if r["threshold"] == 0.5)
     # risky: i3 (harmful); prior ≥ .5 flags i2 and i3; i4 has no prior
     assert (at_half["n"], at_half["fpr"], at_half["fnr"], at_half["precision"]) == (3, 0.5, 0.0, 0.5)
@@ -294,3 +295,24 @@ def test_gold_accuracy_per_labeler_and_overdue_escalations(campaign):
     later = monitoring.overview(campaign, now=timezone.now() + timedelta(hours=25))
     assert (later["open_escalations"], later["overdue_escalations"]) == (1, 1)
     assert monitoring.overview(campaign)["overdue_escalations"] == 0
+
+
+def test_an_automated_judges_leaderboard_sits_beside_the_humans(campaign, client, lead):
+    def line(n, human, judge):
+        labels = [
+            {"annotator": who, "kind": "human", "criterion": "preference", "value": human}
+            for who in ("ext:ann1", "ext:ann2")
+        ]
+        labels.append({"annotator": "ext:judge", "kind": "model", "criterion": "preference", "value": judge})
+        return pool_line(f"p{n}", labels=labels)
+
+    import_pool(campaign, jsonl(*(line(n, "a", "b") for n in range(3)), line(3, "b", "b")))
+    report = monitoring.compute_report(campaign)
+    assert [r["model"] for r in report["leaderboard"]["preference"]] == ["model-a", "model-b"]
+    judge = report["leaderboard_by_annotator"]["ext:judge"]["preference"]
+    assert [(r["model"], r["wins"]) for r in judge] == [("model-b", 4), ("model-a", 0)]
+    client.force_login(lead)
+    html = client.get("/dashboards/demo/leaderboard/").content.decode()
+    assert "preference by ext:judge" in html
+    data = client.get("/dashboards/demo/leaderboard/judge1-preference.json").json()
+    assert [r["model"] for r in data["rows"]] == ["model-b", "model-a"]
