@@ -151,6 +151,8 @@ SCORING_SCHEDULE_SECONDS = env_int("SCORING_SCHEDULE_SECONDS", 300)
 SCORING_SPLIT_MIN_ITEMS = env_int("SCORING_SPLIT_MIN_ITEMS", 50_000)
 # Items (or texts to hash) per chunk job.
 SCORING_SPLIT_CHUNK_ITEMS = env_int("SCORING_SPLIT_CHUNK_ITEMS", 20_000)
+# Monitoring: how often the scheduled job snapshots every campaign's figures.
+REVIEWS_METRICS_SCHEDULE_SECONDS = env_int("REVIEWS_METRICS_SCHEDULE_SECONDS", 3600)
 
 LOGGING = {
     "version": 1,
