@@ -28,8 +28,9 @@ from reviews.embedded_redis import EmbeddedRedis
 from reviews.importer import import_pool
 from reviews.models import Assignment, FeedbackEvent, Judgment, ScoringRun
 from scoring.jobs import rescore_due
+from tests import processes
 from tests.conftest import PASSWORD, jsonl, pool_line
-from tests.processes import ROOT, manage_run, process_env, test_database_url
+from tests.processes import ROOT, manage_run, process_env
 from tests.test_views_labeler import full_answers
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -131,7 +132,7 @@ class DropConnection:
 
 
 def _libpq_url() -> str:
-    return test_database_url().replace("postgres://", "postgresql://", 1)
+    return processes.test_database_url().replace("postgres://", "postgresql://", 1)
 
 
 def test_a_dropped_database_connection_fails_the_request_cleanly_and_the_retry_succeeds(campaign, labeler):
