@@ -24,6 +24,7 @@ from reviews.models import Assignment, Item
 from reviews.roles import Role
 from tests import hostile
 from tests.conftest import PASSWORD, RUBRIC, jsonl
+from tests.test_permission_matrix import all_routes
 from tests.test_queue import judge
 
 pytestmark = pytest.mark.browser
@@ -94,6 +95,7 @@ TEXT_PAGES = [
     TextPage("campaign-as-admin", "admin", "reviews:campaign", lambda ctx: [SLUG], shows=(hostile.HOSTILE_TAG,)),
     TextPage("campaigns", "lead", "reviews:campaigns", shows=("<b>Hostile</b>",)),
     TextPage("escalations", "lead", "reviews:escalations", shows=()),
+    TextPage("adjudicate", "lead", "reviews:adjudicate", lambda ctx: [ctx["escalation"].uid], shows=("<script>",)),
     TextPage("campaign-escalations", "lead", "reviews:campaign_escalations", lambda ctx: [SLUG], shows=()),
     TextPage("items", "lead", "reviews:items", lambda ctx: [SLUG], shows=()),
     TextPage("dashboard", "lead", "reviews:dashboard", lambda ctx: [SLUG], shows=()),
@@ -117,8 +119,10 @@ def hostile_campaign(transactional_db):
     for _ in range(4):
         judge(users["labeler"], campaign)
     lease = queue.claim_next(campaign, users["labeler"]).assignment
-    queue.escalate(users["labeler"], lease.uid, reason="harmful", comment=hostile.PAYLOADS[0][1], time_spent_ms=500)
-    return {"campaign": campaign, "users": users}
+    escalation = queue.escalate(
+        users["labeler"], lease.uid, reason="harmful", comment=hostile.PAYLOADS[0][1], time_spent_ms=500
+    )
+    return {"campaign": campaign, "users": users, "escalation": escalation}
 
 
 class Watcher:
@@ -191,6 +195,8 @@ def test_pages_showing_imported_text_render_it_inertly(spec, page, context, live
     try:
         path = reverse(spec.url_name, args=spec.args(hostile_campaign))
     except NoReverseMatch:
+        routed = any(route.name == spec.url_name for route in all_routes())
+        assert not routed, f"TEXT_PAGES entry {spec.name!r}: {spec.url_name} takes other arguments; fix its args"
         pytest.skip(f"{spec.url_name} is not routed on this branch")
     watcher = Watcher(page, live_server.url)
     user = get_user_model().objects.get(username=hostile_campaign["users"][spec.persona].username)
