@@ -1,5 +1,6 @@
 """Settings, read from the environment (README "Configuration" lists every variable)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -28,6 +29,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_rq",
+    "axes",
     "reviews",
 ]
 
@@ -40,7 +42,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Security (config/security.py): CSP and other headers on every response; body size limits
+    # before anything reads the body; django-axes last, as it asks.
+    "config.security.SecurityHeadersMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
+MIDDLEWARE.insert(1, "config.security.RequestSizeLimitMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -98,6 +105,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): AXES_FAILURE_LIMIT wrong passwords for one username from one
+# address lock that pair out for AXES_COOLOFF_MINUTES; a success resets the count. Attempts are
+# kept in the database, so every web process sees them. `manage.py axes_reset` lifts lockouts.
+AUTHENTICATION_BACKENDS = [
+    "config.throttling.ThrottledLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "reviews:home"
 LOGOUT_REDIRECT_URL = "login"
@@ -128,7 +149,21 @@ SECURE_HSTS_PRELOAD = SECURE_HTTPS
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Sessions end after REVIEWS_SESSION_HOURS (default a working day) or when the browser closes.
+SESSION_COOKIE_AGE = env_int("REVIEWS_SESSION_HOURS", 12) * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Request bodies: forms (everything but uploaded files) up to REVIEWS_FORM_MAX_BYTES; a whole request,
+# uploads included, up to REVIEWS_MAX_REQUEST_BYTES (a pool file for the import page; 413 above it).
+# Uploads above 2.5 MB stream to a temporary file, never into memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("REVIEWS_FORM_MAX_BYTES", 5 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+REVIEWS_MAX_REQUEST_BYTES = env_int("REVIEWS_MAX_REQUEST_BYTES", 1024 * 1024 * 1024)
 
 # App settings, with their defaults in one place.
 REVIEWS_IMPORT_MAX_LINE_BYTES = env_int("REVIEWS_IMPORT_MAX_LINE_BYTES", 10 * 1024 * 1024)
@@ -157,7 +192,9 @@ REVIEWS_METRICS_SCHEDULE_SECONDS = env_int("REVIEWS_METRICS_SCHEDULE_SECONDS", 3
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Every handler carries the redaction filter: no secret, password or token reaches a log.
+    "filters": {"redact_secrets": {"()": "config.redaction.RedactSecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 
 ALLOWED_SCHEMES = ("http:", "https:", "mailto:")
 LINK_REL = "nofollow noopener noreferrer"
@@ -22,6 +23,34 @@ _IGNORED_IN_URL = re.compile(r"[\x00-\x20\x7f]")
 def is_safe_url(url: str) -> bool:
     """True for http(s) and mailto URLs only; relative, javascript:, data:, vbscript: ... are refused."""
     return _IGNORED_IN_URL.sub("", url).lower().startswith(ALLOWED_SCHEMES)
+
+
+# Browsers wrap a long word without spaces in time that grows with its length squared (a 1 MB
+# one-line output held Chromium for minutes), so a run of LONG_RUN characters without a space
+# gets a break opportunity (<wbr>, not copied with the text) every BREAK_EVERY characters.
+LONG_RUN = 80
+BREAK_EVERY = 64
+_LONG_RUN = re.compile(rf"\S{{{LONG_RUN},}}")
+
+
+def breakable(text: str) -> str:
+    """`text` escaped for HTML, with <wbr> inside runs of LONG_RUN or more non-space characters."""
+    out, pos = [], 0
+    for match in _LONG_RUN.finditer(text):
+        out.append(escapeHtml(text[pos : match.start()]))
+        run = match.group()
+        out.append("<wbr>".join(escapeHtml(run[i : i + BREAK_EVERY]) for i in range(0, len(run), BREAK_EVERY)))
+        pos = match.end()
+    out.append(escapeHtml(text[pos:]))
+    return "".join(out)
+
+
+def _text(self, tokens, idx, options, env):
+    return breakable(tokens[idx].content)
+
+
+def _code_inline(self, tokens, idx, options, env):
+    return f"<code>{breakable(tokens[idx].content)}</code>"
 
 
 def _link_open(self, tokens, idx, options, env):
@@ -47,6 +76,8 @@ def _build() -> MarkdownIt:
     md.validateLink = is_safe_url
     md.add_render_rule("link_open", _link_open)
     md.add_render_rule("image", _image)
+    md.add_render_rule("text", _text)
+    md.add_render_rule("code_inline", _code_inline)
     return md
 
 

@@ -161,3 +161,26 @@ def test_the_template_filters_escape_what_they_do_not_render():
     )
     assert "&lt;i&gt;x&lt;/i&gt; <em>y</em>" in out
     assert "<li class='other'>&lt;B&gt;R&lt;/B&gt;<p>hi</p>" in out
+
+
+# -- long unbroken runs (security area: a 1 MB one-line output must not freeze the browser) --------
+
+
+def test_a_long_run_without_spaces_gets_break_opportunities_and_stays_escaped():
+    from reviews.markdown import BREAK_EVERY, render_markdown
+
+    html = str(render_markdown("short words stay " + "<" * 100 + "A" * 1000 + " end `" + "B" * 200 + "`"))
+    assert "short words stay " in html and " end " in html
+    assert "<<" not in html and "&lt;" * BREAK_EVERY in html
+    assert html.count("<wbr>") >= 1100 // BREAK_EVERY
+    assert "<code>" + "B" * BREAK_EVERY + "<wbr>" in html
+    # Text without long runs renders as before, byte for byte.
+    assert str(render_markdown("It's *fine* & <ok>")) == "<p>It's <em>fine</em> &amp; &lt;ok&gt;</p>\n"
+
+
+def test_a_one_megabyte_line_renders_with_a_break_every_few_characters():
+    from reviews.markdown import BREAK_EVERY, render_markdown
+
+    html = str(render_markdown("A" * 1_048_576))
+    assert html.count("<wbr>") == 1_048_576 // BREAK_EVERY - 1
+    assert html.replace("<wbr>", "") == "<p>" + "A" * 1_048_576 + "</p>\n"

@@ -421,7 +421,8 @@ class Command(BaseCommand):
         )
         return campaign.settings.overlap_k
 
-    def _start_server(self, tmp: str, port: int, workers: int, threads: int) -> Child:
+    def _server_env(self, tmp: str) -> dict:
+        """The web processes' environment (bench_load points REDIS_URL at a real Redis)."""
         env = {
             **os.environ,
             "DEBUG": "false",
@@ -433,6 +434,10 @@ class Command(BaseCommand):
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("SECRET_KEY_FILE", None)
+        return env
+
+    def _start_server(self, tmp: str, port: int, workers: int, threads: int) -> Child:
+        env = self._server_env(tmp)
         Path(tmp, "staticfiles").mkdir(exist_ok=True)
         argv = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{port}"]
         argv += ["--workers", str(workers), "--no-control-socket", "--graceful-timeout", "10"]
