@@ -21,7 +21,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 
-from reviews import bulk
+from reviews import bulk, escalation
 from reviews.models import (
     Campaign,
     Escalation,
@@ -271,6 +271,8 @@ class Rescorer:
         result = self._phase("select", lambda: self._select(arrays, weights))
         self._phase("write", lambda: self._write(arrays, result))
         self._commit(len(arrays.ids), risk_model, reward_model, result)
+        # After the commit, with the new risks in force: rules 2-4 over the pool (set-based).
+        escalation.run_rules(self.campaign, trigger=f"scoring run {self.run.id}", scoring_run=self.run)
 
     @contextmanager
     def _computing(self):
