@@ -63,8 +63,7 @@ def _validate(item: Item, rubric, answers, rationale: str, rubric_ambiguous: boo
         where = f"“{c.question or c.slug}”" + (f" ({SIDE[side]})" if side else "")
         value = given.get((c.slug, response_id))
         if value in (None, ""):
-            errors.append(f"Give a final answer to {where}.")
-            continue
+            continue  # left to the labelers' votes
         if c.kind == "scale":
             try:
                 value = int(value)
@@ -75,6 +74,8 @@ def _validate(item: Item, rubric, answers, rationale: str, rubric_ambiguous: boo
             clean.append((c.slug, response_id, c.check_value(value, keys)))
         except ValueError as exc:
             errors.append(f"{where}: {exc}.")
+    if not clean and not errors:
+        errors.append("Give at least one final answer.")
     unknown = sorted(str(k[0]) for k in given if k not in known)
     if unknown:
         errors.append(f"Not questions of this rubric: {', '.join(unknown)}.")
@@ -95,7 +96,8 @@ def adjudicate(
     ambiguity_note: str = "",
     escalation: Escalation | None = None,
 ) -> Adjudication:
-    """Record a lead's final answers (criterion, response id or None, value) for every question.
+    """Record a lead's final answers (criterion, response id or None, value); questions left out keep
+    the labelers' votes (DESIGN.md "Final answers": adjudicated per criterion).
 
     With an escalation (claimed by this lead) it resolves it. Raises AdjudicationError with
     every problem, or an EscalationError from the state machine; either way nothing is written.

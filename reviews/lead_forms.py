@@ -72,14 +72,15 @@ class AdjudicationForm(forms.Form):
             name = field_name(criterion.slug, side)
             choices = _choices(criterion, item)
             label = LeadQuestion(name, criterion, side, response_id).label
-            messages = {"required": "Choose the final answer.", "invalid_choice": "Choose one of the answers shown."}
+            messages = {"invalid_choice": "Choose one of the answers shown."}
+            # Optional: a question left blank keeps the labelers' votes (it is not adjudicated).
             if choices is None:
                 field = forms.IntegerField(
-                    label=label, min_value=criterion.min, max_value=criterion.max, error_messages=messages
+                    label=label, min_value=criterion.min, max_value=criterion.max, required=False
                 )
             else:
                 field = forms.ChoiceField(
-                    label=label, choices=choices, widget=forms.RadioSelect, error_messages=messages
+                    label=label, choices=choices, widget=forms.RadioSelect, error_messages=messages, required=False
                 )
             field.initial = initial_answers.get((criterion.slug, response_id))
             self.fields[name] = field
@@ -90,12 +91,19 @@ class AdjudicationForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if self.questions and not any(data.get(q.name) not in (None, "") for q in self.questions):
+            self.add_error(None, "Give at least one final answer.")
         if data.get("rubric_ambiguous") and not (data.get("ambiguity_note") or "").strip():
             self.add_error("ambiguity_note", "Say where the rubric is ambiguous.")
         return data
 
     def answers(self) -> list[tuple[str, int | None, object]]:
-        return [(q.criterion.slug, q.response_id, self.cleaned_data[q.name]) for q in self.questions]
+        """The questions answered (blank ones are left to the labelers' votes)."""
+        return [
+            (q.criterion.slug, q.response_id, self.cleaned_data[q.name])
+            for q in self.questions
+            if self.cleaned_data.get(q.name) not in (None, "")
+        ]
 
 
 class DismissForm(forms.Form):

@@ -124,10 +124,19 @@ class TestAdjudication:
         with pytest.raises(adjudication.AdjudicationError) as info:
             adjudication.adjudicate(item, lead, bad, rationale="", rubric_ambiguous=True, escalation=e)
         text = " ".join(info.value.errors)
-        assert "“Quality?” (Response B)" in text and "outside 1..7" in text and "nonsense" in text
+        assert "“Quality?” (Response A)" in text and "outside 1..7" in text and "nonsense" in text
         assert "Write a rationale" in text and "rubric is ambiguous" in text
         assert not Adjudication.objects.exists()
         assert Escalation.objects.get().status == Status.IN_REVIEW
+
+    def test_questions_left_out_keep_the_labelers_votes_but_one_answer_is_needed(self, escalated, lead):
+        e = escalation.claim(escalated, lead)
+        item = Item.objects.get(pk=e.item_id)
+        with pytest.raises(adjudication.AdjudicationError, match="at least one final answer"):
+            adjudication.adjudicate(item, lead, [], rationale="Nothing?", escalation=e)
+        adjudication.adjudicate(item, lead, answers(item)[:1], rationale="Only the preference.", escalation=e)
+        assert list(FinalAnswer.objects.values_list("criterion", flat=True)) == ["preference"]
+        assert not Item.objects.get(pk=item.pk).resolved  # the other questions are still open
 
     def test_a_revision_is_a_new_adjudication_and_the_latest_decides(self, escalated, lead):
         e = escalation.claim(escalated, lead)

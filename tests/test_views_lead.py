@@ -197,13 +197,12 @@ def test_the_adjudication_page_shows_every_judgment_side_by_side(client, lead, d
 def test_invalid_final_answers_re_render_with_messages_and_write_nothing(client, lead, desk):
     e = escalation.claim(desk["split"], lead)
     client.force_login(lead)
-    data = form_data(e.item, rationale="")
-    del data["f.quality.b"]
-    data.update(rubric_ambiguous="on")
+    data = {"f.quality.b": "9", "rationale": "", "rubric_ambiguous": "on"}
     response = client.post(f"/escalations/{e.uid}/resolve", data)
     assert response.status_code == 400
     page = html(response)
-    assert "Choose the final answer." in page and "Write a rationale" in page
+    assert "Give at least one final answer." in page and "Write a rationale" in page
+    assert "Ensure this value is less than or equal to 7." in page or "Choose one of the answers shown." in page
     assert "Say where the rubric is ambiguous." in page
     assert not Adjudication.objects.exists()
     assert Escalation.objects.get(pk=e.pk).status == Status.IN_REVIEW
@@ -307,3 +306,38 @@ def test_the_labelers_history_shows_the_leads_outcome(client, lead, desk):
     client.force_login(judged_by)
     page = html(client.get("/history/"))
     assert "Adjudicated" in page and "B misses the point." in page
+
+
+def human_labels(name, prefer="a", a="full_compliance", b="full_compliance"):
+    out = {"annotator": name, "kind": "human"}
+    return [
+        {**out, "criterion": "preference", "value": prefer},
+        {**out, "criterion": "compliance", "response": "a", "value": a},
+        {**out, "criterion": "compliance", "response": "b", "value": b},
+        {**out, "criterion": "quality", "response": "a", "value": 5},
+        {**out, "criterion": "quality", "response": "b", "value": 5},
+    ]
+
+
+def test_the_history_shows_an_imported_adjudication_of_a_shared_response(client, campaign):
+    """A response adjudicated (imported) on one item decides it on every item that shows it: the labelers
+    of the other item see the lead's rationale too."""
+    first = pool_line(
+        "first",
+        labels=[
+            *human_labels("ext:h1", a="full_compliance"),
+            *human_labels("ext:h2", a="full_refusal"),
+            lead_label("ext:lead", "compliance", "full_refusal", "a", rationale="It declines: a refusal."),
+        ],
+    )
+    second = pool_line("second", prompt_id=first["prompt_id"], prompt=first["prompt"])
+    second["responses"] = [first["responses"][0], {"key": "c", "model": "model-c", "text": "Answer C"}]
+    import_pool(campaign, jsonl(first, second))
+    assert Item.objects.get(external_id="first").resolved
+    a, b = labelers(2)
+    submit(a, campaign, compliance="full_compliance")
+    assert submit(b, campaign, compliance="full_compliance").resolved
+    client.force_login(a)
+    page = html(client.get("/history/"))
+    assert "It declines: a refusal." in page and "Adjudicated" in page
+    assert "Full refusal" in page  # the final answer of the shared response, differing from theirs
