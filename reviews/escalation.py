@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Avg, Count, Max
 from django.utils import timezone
 
@@ -353,12 +353,12 @@ def _disagreement_candidates(items, t, n_values, fired) -> None:
             (crit, resp if resp is not None else ("item", item_id))
             for crit, resp, item_id, *_ in bulk.execute_in(ADJUDICATED_SQL, [response_ids, item_ids])
         }
+        by_target: dict = defaultdict(list)
+        for key in votes:
+            if key not in adjudicated and key[0] in n_values:
+                by_target[key[1]].append(key)
         for item_id, a, b, n_human in chunk:
-            mine = {
-                key: counts
-                for key, counts in votes.items()
-                if key not in adjudicated and key[0] in n_values and (key[1] in (a, b) or key[1] == ("item", item_id))
-            }
+            mine = {key: votes[key] for target in (a, b, ("item", item_id)) for key in by_target.get(target, ())}
             rule = policy.disagreement_rule(mine, n_values, n_human, t)
             if rule is not None:
                 key = max(mine, key=lambda k: policy.normalized_entropy(mine[k].values(), n_values[k[0]]))
@@ -429,6 +429,7 @@ def run_rules(campaign, item_ids=None, *, trigger: str, scoring_run=None) -> lis
     """Apply rules 2-4 to these items (None: the whole campaign) and open escalations where they fire.
 
     Called inside a labeler's submit (one item) and after a scoring run commits (the pool).
+    Returns the escalations opened (unsaved instances carrying uid, item_id, rules and severity).
     Each escalation records the rules with their values and thresholds; its event records the
     settings version and the scoring run.
     """
@@ -462,20 +463,68 @@ def run_rules(campaign, item_ids=None, *, trigger: str, scoring_run=None) -> lis
                 )
                 for item_id in sorted(free)
             ]
-            Escalation.objects.bulk_create(batch)
+            uid_field = Escalation._meta.get_field("uid")
+            # The fast insert path (reviews.bulk): a scoring run may open thousands at once.
+            bulk.insert_rows(
+                Escalation,
+                [
+                    "uid",
+                    "campaign_id",
+                    "item_id",
+                    "status",
+                    "reason",
+                    "comment",
+                    "rules",
+                    "severity",
+                    "resolution_note",
+                    "created_at",
+                    "updated_at",
+                ],
+                [
+                    (
+                        uid_field.get_db_prep_value(e.uid, connection),
+                        campaign.id,
+                        e.item_id,
+                        Status.OPEN,
+                        e.reason,
+                        "",
+                        e.rules,
+                        e.severity,
+                        "",
+                        now,
+                        now,
+                    )
+                    for e in batch
+                ],
+            )
             Item.objects.filter(id__in=free).update(escalated=True)
-            FeedbackEvent.objects.bulk_create(
-                FeedbackEvent(
-                    campaign=campaign,
-                    item_id=e.item_id,
-                    action=FeedbackEvent.Action.ESCALATED,
-                    feedback={"escalation": str(e.uid), "reason": "rule", "rules": e.rules, "trigger": trigger},
-                    rubric_version=rubric_version,
-                    settings_version=settings_version,
-                    scoring_run_id=run_id,
-                    created_at=now,
-                )
-                for e in batch
+            bulk.insert_rows(
+                FeedbackEvent,
+                [
+                    "campaign_id",
+                    "item_id",
+                    "role",
+                    "action",
+                    "feedback",
+                    "rubric_version_id",
+                    "settings_version_id",
+                    "scoring_run_id",
+                    "created_at",
+                ],
+                [
+                    (
+                        campaign.id,
+                        e.item_id,
+                        "",
+                        FeedbackEvent.Action.ESCALATED,
+                        {"escalation": str(e.uid), "reason": "rule", "rules": e.rules, "trigger": trigger},
+                        rubric_version.id if rubric_version else None,
+                        settings_version.id,
+                        run_id,
+                        now,
+                    )
+                    for e in batch
+                ],
             )
             created.extend(batch)
     return created
