@@ -72,8 +72,10 @@ def test_a_lead_adjudicates_the_oldest_overdue_escalation_and_the_labeler_sees_i
     expect(page).to_have_url(f"{live_server.url}/escalations/{fresh.uid}/")
 
     page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     sign_in_by_keyboard(page, live_server, b)
-    page.goto(f"{live_server.url}/history/")
+    expect(page).to_have_url(f"{live_server.url}/campaigns/demo/work/")  # the only campaign
+    page.get_by_role("link", name="My history").first.click()
     row = page.locator(".history-row").filter(has_text=item.prompt.text)
     expect(row.get_by_text("Adjudicated")).to_be_visible()
     expect(row.get_by_text("A answers the question; B declines a safe request.")).to_be_visible()
