@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Avg, Count, Max
+from django.db.models import Avg, Count, Max, Min
 from django.utils import timezone
 
 from reviews import bulk, policy
@@ -594,6 +594,22 @@ def queue_rows(escalations, now=None) -> list[QueueRow]:
     return rows
 
 
-def oldest_overdue(rows: list[QueueRow]) -> QueueRow | None:
-    overdue = [r for r in rows if r.overdue and r.escalation.status == Status.OPEN]
-    return min(overdue, key=lambda r: (r.escalation.created_at, r.escalation.id)) if overdue else None
+def oldest_overdue(campaign=None, now=None) -> QueueRow | None:
+    """The open escalation that has waited longest past its campaign's SLA (None: nothing overdue).
+
+    One grouped query for each campaign's oldest open escalation, then one row: cheap however long the queue.
+    """
+    now = now or timezone.now()
+    rows = Escalation.objects.filter(status=Status.OPEN)
+    if campaign is not None:
+        rows = rows.filter(campaign=campaign)
+    oldest = dict(rows.order_by().values("campaign_id").annotate(t=Min("created_at")).values_list("campaign_id", "t"))
+    hours = sla_by_campaign(oldest)
+    overdue = [
+        (t, campaign_id) for campaign_id, t in oldest.items() if now - t > timedelta(hours=hours.get(campaign_id, 24.0))
+    ]
+    if not overdue:
+        return None
+    t, campaign_id = min(overdue)
+    first = rows.filter(campaign_id=campaign_id, created_at=t).select_related("campaign").order_by("id").first()
+    return queue_rows([first], now)[0] if first else None

@@ -57,7 +57,7 @@ def _queue_page(request, campaign: Campaign | None):
     rows_qs = escalation.lead_queue(campaign, STATUS_FILTERS[status][1])
     page = Paginator(rows_qs, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = escalation.queue_rows(page.object_list)
-    overdue = escalation.oldest_overdue(escalation.queue_rows(escalation.lead_queue(campaign, (Status.OPEN,))))
+    overdue = escalation.oldest_overdue(campaign)
     context = {
         "campaign": campaign,
         "filtered_by_param": filtered_by_param,
