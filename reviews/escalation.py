@@ -386,12 +386,6 @@ def _settled(fired) -> set[int]:
     """Candidates a lead already decided on after their latest human judgment."""
     settled = set()
     for ids in _chunks(fired):
-        last_judgment = dict(
-            Judgment.objects.filter(item_id__in=ids, kind=LabelKind.HUMAN)
-            .values("item_id")
-            .annotate(t=Max("created_at"))
-            .values_list("item_id", "t")
-        )
         lead_acts: dict[int, datetime] = {}
         for source in (
             Adjudication.objects.filter(item_id__in=ids).values("item_id").annotate(t=Max("created_at")),
@@ -402,6 +396,14 @@ def _settled(fired) -> set[int]:
             for item_id, when in source.values_list("item_id", "t"):
                 if when is not None and (item_id not in lead_acts or when > lead_acts[item_id]):
                     lead_acts[item_id] = when
+        if not lead_acts:
+            continue  # the usual case: no lead has looked at these items yet
+        last_judgment = dict(
+            Judgment.objects.filter(item_id__in=list(lead_acts), kind=LabelKind.HUMAN)
+            .values("item_id")
+            .annotate(t=Max("created_at"))
+            .values_list("item_id", "t")
+        )
         for item_id, when in lead_acts.items():
             judged = last_judgment.get(item_id)
             if judged is None or when >= judged:
