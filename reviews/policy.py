@@ -118,7 +118,10 @@ def describe(rules: Iterable[Mapping]) -> str:
     for r in rules:
         name = RULE_LABELS.get(r.get("rule"), str(r.get("rule")))
         value, threshold = r.get("value"), r.get("threshold")
-        if r.get("rule") in (MANUAL, REVISION) or threshold is None:
+        if r.get("rule") == MANUAL:
+            parts.append(name)  # the reason is shown beside it
+            continue
+        if r.get("rule") == REVISION or threshold is None:
             parts.append(f"{name}" + (f": {value}" if value else ""))
             continue
         op = "≤" if r.get("rule") == CONFIDENCE else "≥"

@@ -265,3 +265,12 @@ def test_a_dismissed_escalation_is_not_raised_again_without_new_judgments(one_it
     escalation.dismiss(e, lead, "Both are fine; a matter of taste.")
     assert not Item.objects.get().escalated
     assert escalation.run_rules(one_item, trigger="after") == []
+
+
+def test_fired_rules_read_as_text_for_the_queue():
+    rules = [
+        {"rule": "risk", "value": 0.91, "threshold": 0.8},
+        {"rule": "confidence", "value": 1.5, "threshold": 2.0, "judgments": 2},
+        {"rule": "manual", "value": "harmful", "threshold": None},
+    ]
+    assert policy.describe(rules) == "High risk 0.91 ≥ 0.8; Low confidence 1.50 ≤ 2; Escalated by a labeler"
