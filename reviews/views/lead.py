@@ -156,6 +156,9 @@ def resolve(request, uid):
     """Record the final answers and resolve the escalation."""
     e = _escalation_for(request.user, uid)
     rubric = e.campaign.rubric_version()
+    if rubric is None:
+        messages.error(request, "This campaign has no published rubric: nothing to adjudicate against.")
+        return redirect("reviews:escalations")
     form = AdjudicationForm(e.item, rubric.parsed, request.POST)
     if not form.is_valid():
         return _page(request, e, form=form, status=400)
