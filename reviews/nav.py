@@ -36,6 +36,7 @@ MAIN = (
 CAMPAIGN = (
     Link("Items", "reviews:items", Role.LEAD),
     Link("Escalations", "reviews:campaign_escalations", Role.LEAD),
+    Link("Adjudications", "reviews:adjudications", Role.LEAD),
     Link("Dashboard", "reviews:dashboard", Role.LEAD),
     Link("Members", "reviews:members", Role.ADMIN),
     Link("Settings", "reviews:campaign_settings", Role.ADMIN),

@@ -175,8 +175,21 @@ def history_rows(user, judgments) -> list[HistoryRow]:
             .values_list("response_a_id", "response_b_id")
         )
         withheld = {r for pair in pending for r in pair} & response_ids
-        for adjudication in Adjudication.objects.filter(item_id__in=resolved_ids).order_by("created_at", "id"):
-            rationale[adjudication.item_id] = adjudication  # the latest wins
+        # In-app and imported adjudications alike; a per-response one made on another item that
+        # shows the same response decided this item's answer too.
+        adjudications = (
+            Adjudication.objects.filter(Q(item_id__in=resolved_ids) | Q(answers__response_id__in=response_ids))
+            .distinct()
+            .prefetch_related("answers")
+            .order_by("created_at", "id")
+        )
+        for adjudication in adjudications:
+            touched = {a.response_id for a in adjudication.answers.all()}
+            for item in items.values():
+                if item.resolved and (
+                    item.id == adjudication.item_id or touched & {item.response_a_id, item.response_b_id}
+                ):
+                    rationale[item.id] = adjudication  # the latest wins
     rows = []
     for j in judgments:
         item = j.item

@@ -14,7 +14,7 @@ from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from reviews import final_answers
+from reviews import escalation, final_answers
 from reviews.access import user_role
 from reviews.exceptions import DomainError
 from reviews.models import (
@@ -326,6 +326,7 @@ def submit(
         )
         _finish(assignment, Status.SUBMITTED)
         final_answers.refresh(item.campaign, [item.id])
+        escalation.run_rules(item.campaign, [item.id], trigger=f"judgment {judgment.id}")
         _event(
             assignment,
             user,
@@ -363,24 +364,14 @@ def escalate(user, uid, *, reason: str, comment: str, time_spent_ms: int | None 
         raise DomainError("Choose a reason for the escalation.")
     with transaction.atomic():
         assignment = _lock_live(user, uid)
-        item = assignment.item
-        score = ItemScore.objects.filter(run_id=item.campaign.scoring_run_id, item=item).first()
-        escalation = Escalation.objects.create(
-            uid=uuid.uuid4(),
-            campaign=item.campaign,
-            item=item,
-            reason=reason,
-            comment=comment,
-            rules=[{"rule": "manual", "value": reason, "threshold": None}],
-            severity=score.risk if score else (item.risk_prior or 0.0),
-            opened_by=user,
+        opened, _ = escalation.open_escalation(
+            assignment.item, reason=reason, comment=comment, user=user, record_event=False
         )
-        Item.objects.filter(pk=item.pk).update(escalated=True)
         _finish(assignment, Status.ESCALATED)
         _event(
             assignment,
             user,
             FeedbackEvent.Action.ESCALATED,
-            {"escalation": str(escalation.uid), "reason": reason, "comment": comment, "time_spent_ms": time_spent_ms},
+            {"escalation": str(opened.uid), "reason": reason, "comment": comment, "time_spent_ms": time_spent_ms},
         )
-    return escalation
+    return opened

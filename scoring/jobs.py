@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from rq.exceptions import DuplicateJobError
 from rq.job import JobStatus
 
-from reviews import bulk
+from reviews import bulk, escalation
 from reviews.models import (
     Campaign,
     Escalation,
@@ -324,6 +324,8 @@ class Rescorer:
         result = self._phase("select", lambda: self._select(arrays, self.weights))
         self._phase("write", lambda: self._write(arrays, result))
         self._commit(len(arrays.ids), risk_model, reward_model, result)
+        # After the commit, with the new risks in force: rules 2-4 over the pool (set-based).
+        escalation.run_rules(self.campaign, trigger=f"scoring run {self.run.id}", scoring_run=self.run)
 
     @contextmanager
     def _computing(self):

@@ -7,9 +7,16 @@ from reviews.importer import import_pool
 from reviews.models import FeedbackEvent, Item
 from scoring.jobs import rescore_in_foreground
 from tests.conftest import jsonl, pool_line
-from tests.test_queue import judge, labelers
+from tests.test_escalation_rules import submit
+from tests.test_queue import labelers
 
 pytestmark = pytest.mark.django_db
+
+
+def judge(user, campaign, preference="left"):
+    """Everyone prefers response A whatever side it is shown on: the votes agree, so the
+    disagreement rule never takes the item out of the queue (sides are drawn at random)."""
+    return submit(user, campaign, prefer="a")
 
 
 @pytest.fixture
@@ -29,7 +36,7 @@ def _served(campaign, user):
 
 def test_a_resolved_item_is_not_served_until_it_is_requeued(campaign, admin, resolved_item):
     item, (first, _, third, fourth, fifth) = resolved_item
-    # The two judgments may or may not agree (sides are random); either way k is reached.
+    # The two judgments agree: the item is resolved and k is reached.
     assert _served(campaign, third) is None
 
     count = pool_actions.requeue(campaign, [item.id], user=admin, reason="rubric v2", request_run=False)

@@ -142,6 +142,12 @@ class Escalation(models.Model):
     def __str__(self):
         return f"escalation {self.uid} of item {self.item_id} ({self.status})"
 
+    def transition(self, to: str, *, user, note: str = "", feedback: dict | None = None) -> "Escalation":
+        """Move to status `to` if the state machine allows it (reviews.escalation); else a DomainError."""
+        from reviews.escalation import transition
+
+        return transition(self, to, user=user, note=note, feedback=feedback)
+
 
 class Adjudication(models.Model):
     """A lead's final answers for an item; a revision is a new row (history kept)."""
