@@ -1,5 +1,8 @@
 """The Django admin, for support: look things up, fix the odd draft; history stays untouched.
 
+Every human decision (leases, judgments, answers, escalations, adjudications) and the pool
+itself change only through the app's flows, which write FeedbackEvents: here they are read-only.
+
 Large tables (items, responses, judgments, answers, events) use raw id widgets, exact-match
 search and no full result count, so a changelist never loads or counts 100k rows for a widget.
 """
@@ -109,7 +112,7 @@ class AnnotatorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Prompt)
-class PromptAdmin(LargeTableAdmin):
+class PromptAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = ("external_id", "campaign", "content_hash")
     list_filter = ("campaign",)
     list_select_related = ("campaign",)
@@ -117,7 +120,7 @@ class PromptAdmin(LargeTableAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(LargeTableAdmin):
+class ResponseAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = ("id", "prompt", "key", "model")
     list_select_related = ("prompt",)
     search_fields = ("=prompt__external_id", "=model")
@@ -125,7 +128,7 @@ class ResponseAdmin(LargeTableAdmin):
 
 
 @admin.register(Item)
-class ItemAdmin(LargeTableAdmin):
+class ItemAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = (
         "external_id",
         "campaign",
@@ -143,7 +146,7 @@ class ItemAdmin(LargeTableAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(LargeTableAdmin):
+class AssignmentAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = ("uid", "item", "user", "status", "reason", "created_at", "expires_at")
     list_filter = ("status", "reason")
     list_select_related = ("item", "user")
@@ -152,7 +155,7 @@ class AssignmentAdmin(LargeTableAdmin):
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(LargeTableAdmin):
+class JudgmentAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = ("id", "item", "annotator", "kind", "source", "confidence", "created_at")
     list_filter = ("kind", "source")
     list_select_related = ("item", "annotator")
@@ -169,13 +172,13 @@ class JudgmentAdmin(LargeTableAdmin):
 
 
 @admin.register(Answer)
-class AnswerAdmin(LargeTableAdmin):
+class AnswerAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = ("id", "judgment_id", "adjudication_id", "criterion", "response_id", "value", "confidence")
     raw_id_fields = ("judgment", "adjudication", "response")
 
 
 @admin.register(Escalation)
-class EscalationAdmin(LargeTableAdmin):
+class EscalationAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = ("uid", "campaign", "item", "status", "reason", "severity", "created_at")
     list_filter = ("status", "reason", "campaign")
     list_select_related = ("campaign", "item")
@@ -184,7 +187,7 @@ class EscalationAdmin(LargeTableAdmin):
 
 
 @admin.register(Adjudication)
-class AdjudicationAdmin(LargeTableAdmin):
+class AdjudicationAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = ("id", "item", "lead", "source", "rubric_ambiguous", "created_at")
     list_filter = ("source", "rubric_ambiguous")
     list_select_related = ("item", "lead")
@@ -213,7 +216,7 @@ class FeedbackEventAdmin(ReadOnlyAdmin, LargeTableAdmin):
 
 
 @admin.register(ScoringRun)
-class ScoringRunAdmin(admin.ModelAdmin):
+class ScoringRunAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "campaign",
@@ -250,7 +253,7 @@ class ItemScoreAdmin(ReadOnlyAdmin, LargeTableAdmin):
 
 
 @admin.register(MetricSnapshot)
-class MetricSnapshotAdmin(LargeTableAdmin):
+class MetricSnapshotAdmin(ReadOnlyAdmin, LargeTableAdmin):
     list_display = ("name", "slice", "campaign", "value", "computed_at")
     list_filter = ("campaign", "name")
     list_select_related = ("campaign",)

@@ -13,6 +13,8 @@ from django.utils import timezone
 from reviews.exceptions import ImmutableError
 from reviews.importer import import_pool
 from reviews.models import (
+    Adjudication,
+    Answer,
     ApiToken,
     Assignment,
     CampaignSettings,
@@ -20,8 +22,11 @@ from reviews.models import (
     Escalation,
     FeedbackEvent,
     Item,
+    Judgment,
     Membership,
     MetricSnapshot,
+    Prompt,
+    Response,
     RubricVersion,
     ScoringRun,
 )
@@ -139,7 +144,26 @@ def test_the_changelist_offers_no_delete_action_for_feedback_events(client, supe
     assert response.status_code in (200, 302)
 
 
-@pytest.mark.parametrize("model", [CampaignSettings, DatasetVersion, FeedbackEvent])
+@pytest.mark.parametrize(
+    "model",
+    [
+        CampaignSettings,
+        DatasetVersion,
+        FeedbackEvent,
+        # Human decisions and the pool change only through the app's flows, which write events.
+        Assignment,
+        Judgment,
+        Answer,
+        Escalation,
+        Adjudication,
+        Item,
+        Prompt,
+        Response,
+        ScoringRun,
+        MetricSnapshot,
+    ],
+    ids=lambda m: m._meta.model_name,
+)
 def test_history_models_cannot_be_added_changed_or_deleted_in_the_admin(rf, superuser, populated, model):
     model_admin = django_admin.site._registry[model]
     request = rf.get("/")
