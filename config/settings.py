@@ -188,6 +188,10 @@ SCORING_SPLIT_MIN_ITEMS = env_int("SCORING_SPLIT_MIN_ITEMS", 50_000)
 SCORING_SPLIT_CHUNK_ITEMS = env_int("SCORING_SPLIT_CHUNK_ITEMS", 20_000)
 # Monitoring: how often the scheduled job snapshots every campaign's figures.
 REVIEWS_METRICS_SCHEDULE_SECONDS = env_int("REVIEWS_METRICS_SCHEDULE_SECONDS", 3600)
+# Gold items: a labeler whose accuracy on at least GOLD_ALERT_MIN_ANSWERS gold answers is below
+# GOLD_ALERT_ACCURACY is listed for the leads on the escalation queue.
+GOLD_ALERT_ACCURACY = float(env_str("GOLD_ALERT_ACCURACY", "0.7"))
+GOLD_ALERT_MIN_ANSWERS = env_int("GOLD_ALERT_MIN_ANSWERS", 10)
 
 LOGGING = {
     "version": 1,

@@ -92,6 +92,46 @@ def gold_accuracy(campaign: Campaign, user) -> tuple[float | None, int]:
     return (matched / compared if compared else None), compared
 
 
+@dataclass
+class GoldAlert:
+    campaign: Campaign
+    username: str
+    accuracy: float
+    compared: int
+
+
+def gold_alerts(campaign: Campaign | None = None) -> list[GoldAlert]:
+    """Labelers whose accuracy on gold items (per campaign) is below settings.GOLD_ALERT_ACCURACY,
+    once they gave at least GOLD_ALERT_MIN_ANSWERS gold answers; worst first (DESIGN.md "Gold items")."""
+    from django.conf import settings
+
+    judgments = Judgment.objects.filter(
+        kind=LabelKind.HUMAN, annotator__user__isnull=False, item__is_gold=True, item__gold_answers__isnull=False
+    )
+    if campaign is not None:
+        judgments = judgments.filter(item__campaign=campaign)
+    judgments = judgments.select_related(
+        "annotator__user", "item__campaign", "item__response_a", "item__response_b"
+    ).prefetch_related("answers")
+    tally: dict[tuple[int, str], list] = {}
+    for judgment in judgments:
+        item = judgment.item
+        gold = gold_answer_map(item)
+        keys = {item.response_a_id: item.response_a.key, item.response_b_id: item.response_b.key}
+        row = tally.setdefault((item.campaign_id, judgment.annotator.user.get_username()), [item.campaign, 0, 0])
+        for answer in judgment.answers.all():
+            expected = gold.get((answer.criterion, keys.get(answer.response_id)))
+            if expected is not None:
+                row[1] += 1
+                row[2] += answer.value == expected
+    alerts = [
+        GoldAlert(c, username, matched / compared, compared)
+        for (_, username), (c, compared, matched) in tally.items()
+        if compared >= settings.GOLD_ALERT_MIN_ANSWERS and matched / compared < settings.GOLD_ALERT_ACCURACY
+    ]
+    return sorted(alerts, key=lambda a: (a.accuracy, a.campaign.slug, a.username))
+
+
 def own_judgments(user):
     """The labeler's own judgments, newest first, with what the history page shows."""
     return (

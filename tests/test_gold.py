@@ -157,6 +157,41 @@ def test_a_labelers_gold_accuracy_compares_their_answers_with_the_known_ones(cam
     assert gold_accuracy(campaign, user) == (2 / 3, 3)
 
 
+def test_leads_are_alerted_when_a_labelers_gold_accuracy_falls_below_the_threshold(
+    campaign, admin, lead, client, settings
+):
+    from reviews.progress import gold_alerts
+
+    import_pool(campaign, jsonl(gold_line("g-1"), gold_line("g-2")))
+    campaign.update_settings(user=admin, gold_rate=1.0)
+    careful, careless = labelers(2)
+    for user, quality in ((careful, "6"), (careless, "1")):
+        for _ in range(2):
+            lease = queue.claim_next(campaign, user).assignment
+            item = lease.item
+            answers = [
+                ("preference", None, "a"),
+                ("compliance", item.response_a_id, "full_compliance"),
+                ("compliance", item.response_b_id, "full_refusal" if user == careful else "harmful"),
+                ("quality", item.response_a_id, quality),
+                ("quality", item.response_b_id, "3"),
+            ]
+            queue.submit(user, lease.uid, answers, confidence=4, rationale="", time_spent_ms=10)
+    # careful: 6 of 6 gold answers right; careless: 2 of 6 (only the preference).
+    settings.GOLD_ALERT_ACCURACY = 0.7
+    settings.GOLD_ALERT_MIN_ANSWERS = 6
+    alerts = gold_alerts(campaign)
+    assert [(a.username, round(a.accuracy, 3), a.compared) for a in alerts] == [(careless.username, 0.333, 6)]
+    # Below the minimum number of answers nobody is judged yet.
+    settings.GOLD_ALERT_MIN_ANSWERS = 7
+    assert gold_alerts(campaign) == []
+    settings.GOLD_ALERT_MIN_ANSWERS = 6
+    client.force_login(lead)
+    page = client.get(reverse("reviews:escalations")).content.decode()
+    assert f'data-gold-alert="{careless.username}"' in page
+    assert f'data-gold-alert="{careful.username}"' not in page
+
+
 # -- in the app ----------------------------------------------------------------------------------
 
 

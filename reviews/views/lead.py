@@ -7,6 +7,7 @@ transition) comes back as a message on the page; nothing is written.
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -19,6 +20,7 @@ from reviews.access import get_campaign_for, role_required
 from reviews.exceptions import DomainError
 from reviews.lead_forms import AdjudicationForm, DismissForm, NoteForm, ReviseForm
 from reviews.models import Campaign, Escalation, Item
+from reviews.progress import gold_alerts
 from reviews.roles import Role
 
 Status = Escalation.Status
@@ -67,6 +69,8 @@ def _queue_page(request, campaign: Campaign | None):
         "status_filters": [(key, label) for key, (label, _) in STATUS_FILTERS.items()],
         "campaigns": Campaign.objects.order_by("title", "slug").only("slug", "title"),
         "oldest_overdue": overdue,
+        "gold_alerts": gold_alerts(campaign),
+        "gold_threshold": settings.GOLD_ALERT_ACCURACY,
     }
     return render(request, "reviews/lead/queue.html", context)
 
