@@ -84,9 +84,7 @@ def add_member(campaign: Campaign, user, *, by=None, note: str = "") -> tuple[Me
 def remove_member(campaign: Campaign, user, *, by=None, note: str = "") -> bool:
     """Deactivate the user's membership; returns False when they were not an active member."""
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update().filter(campaign=campaign, user=user, active=True).first()
-        )
+        membership = Membership.objects.select_for_update().filter(campaign=campaign, user=user, active=True).first()
         if membership is None:
             return False
         membership.active = False
