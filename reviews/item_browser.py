@@ -149,8 +149,12 @@ class ItemFilter:
             out[f.name] = "1" if value is True else str(value)
         return out
 
-    def querystring(self, **overrides) -> str:
-        return urlencode(self.as_params(**overrides))
+    def querystring(self, after: str | None = None, **overrides) -> str:
+        """The filter as a query string, with a page cursor when given."""
+        params = self.as_params(**overrides)
+        if after:
+            params["after"] = after
+        return urlencode(params)
 
     @property
     def is_filtered(self) -> bool:
@@ -438,3 +442,67 @@ def facets(campaign) -> dict:
         .values_list("name", flat=True)[:500]
     )
     return {"tags": sorted(tags), "models": models, "rubric_versions": versions, "annotators": annotators}
+
+
+# -- one item's whole story ---------------------------------------------------------------------
+
+
+@dataclass
+class Story:
+    """Everything the item detail page shows: the item, its scores, labels, decisions and log."""
+
+    item: Item
+    scores: list
+    judgments: list
+    model_labels: list
+    escalations: list
+    adjudications: list
+    final_answers: list
+    events: list
+    leases: list
+    response_keys: dict = field(default_factory=dict)
+
+
+def item_story(campaign, item_id: int) -> Story | None:
+    """An item of the campaign with its scores per run, every judgment, escalation, adjudication,
+    model label, final answer, lease and feedback event (oldest first); None when it is not there."""
+    from reviews.models import Adjudication, FeedbackEvent, FinalAnswer, ItemScore
+
+    item = (
+        Item.objects.select_related("prompt", "response_a", "response_b").filter(campaign=campaign, id=item_id).first()
+    )
+    if item is None:
+        return None
+    keys = {item.response_a_id: item.response_a.key, item.response_b_id: item.response_b.key}
+    judgments = list(
+        Judgment.objects.filter(item=item)
+        .select_related("annotator__user", "rubric_version__rubric", "settings_version", "left_response")
+        .prefetch_related("answers")
+        .order_by("created_at", "id")
+    )
+    finals = FinalAnswer.objects.filter(Q(item=item) | Q(response_id__in=list(keys))).order_by("criterion")
+    return Story(
+        item=item,
+        scores=list(
+            ItemScore.objects.filter(item=item).select_related("run").order_by("-run__requested_at", "-run_id")
+        ),
+        judgments=[j for j in judgments if j.kind == LabelKind.HUMAN],
+        model_labels=[j for j in judgments if j.kind == LabelKind.MODEL],
+        escalations=list(
+            Escalation.objects.filter(item=item).select_related("opened_by", "claimed_by").order_by("created_at", "id")
+        ),
+        adjudications=list(
+            Adjudication.objects.filter(item=item)
+            .select_related("lead", "rubric_version__rubric", "escalation")
+            .prefetch_related("answers")
+            .order_by("created_at", "id")
+        ),
+        final_answers=list(finals),
+        events=list(
+            FeedbackEvent.objects.filter(item=item)
+            .select_related("actor", "annotator", "rubric_version__rubric", "settings_version")
+            .order_by("created_at", "id")
+        ),
+        leases=list(Assignment.objects.filter(item=item).select_related("user").order_by("created_at", "id")),
+        response_keys=keys,
+    )

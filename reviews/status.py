@@ -178,9 +178,3 @@ def final_answer_tables(final_answers: dict) -> list[dict]:
         tables.append({"criterion": criterion, "values": values, "rows": rows})
     return tables
 
-
-def budget_burn(spent: int, total: int | None) -> float | None:
-    """Share of the label budget spent (None without a cap); can exceed 1 after a budget cut."""
-    if not total:
-        return None
-    return spent / total
