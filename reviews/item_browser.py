@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from urllib.parse import urlencode
 
 from django.db import connection
-from django.db.models import Exists, F, FilteredRelation, FloatField, OuterRef, Q, Value
+from django.db.models import Count, Exists, F, FilteredRelation, FloatField, IntegerField, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Substr
 from django.utils import timezone
 
@@ -178,18 +178,32 @@ def live_leases(now=None):
     return Assignment.objects.filter(item=OuterRef("pk"), status=Assignment.Status.LIVE, expires_at__gt=now)
 
 
-def disagreement_exists(campaign):
-    """Two human judgments of the outer item whose pairwise answers differ, or an escalation raised
-    by the disagreement rule."""
-    human = {"judgment__kind": LabelKind.HUMAN, "response__isnull": True}
-    differing = Answer.objects.filter(
-        judgment__item_id=OuterRef("judgment__item_id"), criterion=OuterRef("criterion"), **human
-    ).exclude(value=OuterRef("value"))
-    split = Answer.objects.filter(
-        Exists(differing), judgment__item_id=OuterRef("pk"), criterion__in=pairwise_criteria(campaign), **human
+def disagreement_filter(campaign) -> tuple[Q, dict]:
+    """Two human judgments of the item whose pairwise answers differ, or an escalation raised by
+    the disagreement rule.
+
+    Written as scalar subqueries, which PostgreSQL evaluates row by row (through the judgment and
+    answer indexes) and so stops with the page; an EXISTS under OR would be planned as a hashed
+    subplan that reads every answer of the pool first.
+    """
+    most_values = (
+        Answer.objects.filter(
+            judgment__item_id=OuterRef("pk"),
+            judgment__kind=LabelKind.HUMAN,
+            response__isnull=True,
+            criterion__in=pairwise_criteria(campaign),
+        )
+        .order_by()
+        .values("criterion")
+        .annotate(n=Count("value", distinct=True))
+        .order_by("-n")
+        .values("n")[:1]
     )
-    by_rule = Escalation.objects.filter(item=OuterRef("pk"), rules__icontains="disagree")
-    return Exists(split) | Exists(by_rule)
+    by_rule = Escalation.objects.filter(item_id=OuterRef("pk"), rules__icontains="disagree").values("id")[:1]
+    return Q(_split__gte=2) | Q(_by_rule__isnull=False), {
+        "_split": Subquery(most_values, output_field=IntegerField()),
+        "_by_rule": Subquery(by_rule, output_field=IntegerField()),
+    }
 
 
 def _tag_filter(tag: str) -> Q:
@@ -199,12 +213,54 @@ def _tag_filter(tag: str) -> Q:
     return Q(tags__icontains=json.dumps(tag))
 
 
+# Above this many matching prompts or responses a search term counts as common (see search_filter).
+SPARSE_MATCHES = 2000
+
+
 def search_filter(campaign, q: str) -> Q:
     """Items whose prompt or either response contains the text (case-insensitive), or whose
-    external id is the text."""
-    prompts = Prompt.objects.filter(campaign=campaign, text__icontains=q).values("id")
-    responses = Response.objects.filter(prompt__campaign=campaign, text__icontains=q).values("id")
-    return Q(external_id=q) | Q(prompt_id__in=prompts) | Q(response_a_id__in=responses) | Q(response_b_id__in=responses)
+    external id is the text.
+
+    Two plans, chosen by a bounded probe: a rare term's matching prompts and responses are
+    found first (a trigram index serves it on PostgreSQL) and items looked up by them; a common
+    term is checked item by item in the page's order, which meets a page of matches quickly
+    (collecting every match of a common term would read the whole pool's text).
+    """
+    prompts = Prompt.objects.filter(campaign=campaign, text__icontains=q)
+    responses = Response.objects.filter(prompt__campaign=campaign, text__icontains=q)
+    sparse = _estimated_rows(prompts) <= SPARSE_MATCHES and _estimated_rows(responses) <= SPARSE_MATCHES
+    if sparse:
+        prompt_ids = list(prompts.values_list("id", flat=True)[: SPARSE_MATCHES + 1])
+        sparse = len(prompt_ids) <= SPARSE_MATCHES
+    if sparse:
+        response_ids = list(responses.values_list("id", flat=True)[: SPARSE_MATCHES + 1])
+        sparse = len(response_ids) <= SPARSE_MATCHES
+    if sparse:
+        return (
+            Q(external_id=q)
+            | Q(prompt_id__in=prompt_ids)
+            | Q(response_a_id__in=response_ids)
+            | Q(response_b_id__in=response_ids)
+        )
+    # Joined texts, tested row by row: PostgreSQL would turn EXISTS into hashed subplans that read every text.
+    return (
+        Q(external_id=q)
+        | Q(prompt__text__icontains=q)
+        | Q(response_a__text__icontains=q)
+        | Q(response_b__text__icontains=q)
+    )
+
+
+def _estimated_rows(queryset) -> float:
+    """PostgreSQL's own estimate of the rows a query returns (planning only, no execution); 0 elsewhere.
+
+    The planner matches a LIKE pattern against its sample of the column, so a common term is
+    recognised without running the search; a rare one is then confirmed by the bounded probe.
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    plan = json.loads(queryset.values("id").explain(format="json"))
+    return plan[0]["Plan"]["Plan Rows"]
 
 
 def status_filter(status: str, now=None) -> Q:
@@ -260,7 +316,8 @@ def filtered_items(campaign, f: ItemFilter, *, now=None):
         if getattr(f, name) is not None:
             qs = qs.filter(**{lookup: getattr(f, name)})
     if f.disagreement:
-        qs = qs.filter(disagreement_exists(campaign))
+        condition, annotations = disagreement_filter(campaign)
+        qs = qs.alias(**annotations).filter(condition)
     if f.labeled_by:
         qs = qs.filter(Exists(Judgment.objects.filter(item=OuterRef("pk"), annotator__name=f.labeled_by)))
     if f.q:
@@ -413,7 +470,24 @@ def page(campaign, f: ItemFilter, *, after: str | None = None, size: int = PAGE_
     return Page(rows=rows, next_cursor=next_cursor, sort=f.sort, page_size=size)
 
 
+FACETS_SECONDS = 60
+
+
 def facets(campaign) -> dict:
+    """The filter form's choices, cached for a minute per campaign and pool size (an import shows
+    at once; a new annotator within a minute): reading them costs a scan of the pool."""
+    from django.core.cache import cache
+
+    last = Item.objects.filter(campaign=campaign).order_by("-id").values_list("id", flat=True).first()
+    key = f"reviews:item-facets:{campaign.id}:{last}:{campaign.rubric_id}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = compute_facets(campaign)
+        cache.set(key, cached, FACETS_SECONDS)
+    return cached
+
+
+def compute_facets(campaign) -> dict:
     """Choices for the filter form: the campaign's tags, models, rubric versions and human annotators."""
     from reviews.models import Annotator
 

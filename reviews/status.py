@@ -177,4 +177,3 @@ def final_answer_tables(final_answers: dict) -> list[dict]:
                 rows.append({"model": model, "tag": tag, "total": total, "cells": cells})
         tables.append({"criterion": criterion, "values": values, "rows": rows})
     return tables
-
