@@ -398,12 +398,8 @@ class Page:
         return self.next_cursor is not None
 
 
-def page(campaign, f: ItemFilter, *, after: str | None = None, size: int = PAGE_SIZE, now=None) -> Page:
-    """One page of the filter's items in the sort order, starting after the cursor."""
-    size = max(1, min(size, MAX_PAGE_SIZE))
-    _, column, descending = SORTS[f.sort]
-    qs = filtered_items(campaign, f, now=now)
-    cursor = decode_cursor(after, f.sort)
+def _keyset(qs, column: str, descending: bool, cursor):
+    """Rows after the cursor in (column, id) order, the order applied."""
     if cursor is not None:
         value, last_id = cursor
         if column == "id":
@@ -412,17 +408,36 @@ def page(campaign, f: ItemFilter, *, after: str | None = None, size: int = PAGE_
             qs = qs.filter(Q(**{f"{column}__lt": value}) | Q(**{column: value, "id__lt": last_id}))
         else:
             qs = qs.filter(Q(**{f"{column}__gt": value}) | Q(**{column: value, "id__gt": last_id}))
-    order = (f"-{column}", "-id") if descending else (column, "id")
     if column == "id":
-        order = order[:1]
-    values = list(
-        qs.order_by(*order)
-        .annotate(
+        return qs.order_by("-id" if descending else "id")
+    return qs.order_by(*((f"-{column}", "-id") if descending else (column, "id")))
+
+
+def _score_sorted(qs, campaign, column: str, descending: bool, cursor, limit: int) -> list[dict]:
+    """Items by a score of the run in force, then the items it did not score (newest first).
+
+    The scored items are read by the raw score (an inner join that the (run, score, item) index
+    serves in order); the sort column only names the cursor's segment: UNSCORED for the rest.
+    """
+    raw = "utility" if column == "sort_utility" else "risk"
+    rows: list[dict] = []
+    if campaign.scoring_run_id and (cursor is None or cursor[0] != UNSCORED):
+        scored = _keyset(qs.filter(**{f"{raw}__isnull": False}), raw, descending, cursor)
+        rows = _rows(scored, column, limit)
+        cursor = None
+    if len(rows) < limit:
+        unscored = qs.filter(**{f"{raw}__isnull": True}) if campaign.scoring_run_id else qs
+        rows += _rows(_keyset(unscored, "id", True, cursor), column, limit - len(rows))
+    return rows
+
+
+def _rows(qs, column: str, limit: int) -> list[dict]:
+    return list(
+        qs.annotate(
             prompt_snippet=Substr("prompt__text", 1, 160),
             model_a=F("response_a__model"),
             model_b=F("response_b__model"),
-        )
-        .values(
+        ).values(
             "id",
             "external_id",
             "prompt_snippet",
@@ -439,8 +454,20 @@ def page(campaign, f: ItemFilter, *, after: str | None = None, size: int = PAGE_
             "resolved",
             "is_gold",
             column,
-        )[: size + 1]
+        )[:limit]
     )
+
+
+def page(campaign, f: ItemFilter, *, after: str | None = None, size: int = PAGE_SIZE, now=None) -> Page:
+    """One page of the filter's items in the sort order, starting after the cursor."""
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    _, column, descending = SORTS[f.sort]
+    qs = filtered_items(campaign, f, now=now)
+    cursor = decode_cursor(after, f.sort)
+    if column in ("sort_utility", "sort_risk"):
+        values = _score_sorted(qs, campaign, column, descending, cursor, size + 1)
+    else:
+        values = _rows(_keyset(qs, column, descending, cursor), column, size + 1)
     more = len(values) > size
     values = values[:size]
     leased = set(

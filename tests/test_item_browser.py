@@ -209,7 +209,8 @@ class TestSortingAndPages:
             return [r.external_id for r in page(pool, ItemFilter(sort=sort)).rows]
 
         assert order("-utility")[:3] == ["fresh", "split", "agreed"]
-        assert order("utility")[-3:] == ["agreed", "split", "fresh"]
+        assert order("utility")[:3] == ["agreed", "split", "fresh"]
+        assert order("utility")[3] == "golden"  # unscored items follow, newest first
         assert order("-risk")[:3] == ["split", "agreed", "fresh"]
         assert order("-judgments")[:2] == ["split", "agreed"]  # two each: the newer first
         newest = order("-id")

@@ -1,11 +1,12 @@
-"""Trigram indexes for the item browser's text search (PostgreSQL only).
+"""Indexes for the item browser: trigram indexes for its text search (PostgreSQL only) and
+ItemScore indexes for sorting by utility or risk.
 
 Django's `icontains` is `UPPER(text) LIKE UPPER('%term%')` on PostgreSQL; GIN trigram indexes on
 UPPER(text) let a rare term's matching prompts and responses be found without reading every
 text (reviews.item_browser.search_filter). SQLite has no such index; there the search scans.
 """
 
-from django.db import migrations
+from django.db import migrations, models
 
 INDEXES = [
     ("reviews_prompt_text_trgm", "reviews_prompt"),
@@ -33,4 +34,14 @@ class Migration(migrations.Migration):
         ("reviews", "0007_item_judgment_target"),
     ]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [
+        migrations.RunPython(create, drop),
+        migrations.AddIndex(
+            model_name="itemscore",
+            index=models.Index(fields=["run", "utility", "item"], name="itemscore_by_utility"),
+        ),
+        migrations.AddIndex(
+            model_name="itemscore",
+            index=models.Index(fields=["run", "risk", "item"], name="itemscore_by_risk"),
+        ),
+    ]
