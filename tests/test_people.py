@@ -5,13 +5,13 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from reviews import people
+from reviews import people, queue
 from reviews.importer import import_pool
 from reviews.models import Item, Membership
 from reviews.people import PeopleError
 from reviews.roles import Role, role_of
 from tests.conftest import PASSWORD, jsonl, pool_line
-from tests.test_queue import judge, labelers
+from tests.test_queue import answers_for, judge, labelers
 from tests.test_views_common import human
 
 pytestmark = pytest.mark.django_db
@@ -63,13 +63,23 @@ def test_throughput_agreement_and_gold_accuracy(campaign, labeler):
     )
     Item.objects.filter(external_id="other").update(excluded=True)
     campaign.update_settings(gold_rate=1.0)  # gold items are served only at the gold rate
-    assignment = judge(labeler, campaign)
-    assert assignment.item.external_id == "ref"
+    # The labeler agrees with the annotators ("a"), whichever side it was shown on.
+    claim = queue.claim_next(campaign, labeler)
+    assert claim.assignment.item.external_id == "ref"
+    side = "left" if claim.assignment.left_response.key == "a" else "right"
+    queue.submit(
+        labeler,
+        claim.assignment.uid,
+        answers_for(claim.assignment, side),
+        confidence=4,
+        rationale="",
+        time_spent_ms=900,
+    )
     rows = {r.user.username: r for r in people.people_rows()}
     row = rows["lena"]
     assert (row.recent, row.total) == (1, 1)
-    assert row.compared == 1 and row.agreement in (0.0, 1.0)
-    assert row.gold_compared == 1 and row.gold == row.agreement  # both compare the preference with "a"
+    assert (row.compared, row.agreement) == (1, 1.0)  # the preference equals the final answer
+    assert (row.gold_compared, row.gold) == (1, 1.0)
     assert [c.slug for c in row.campaigns] == ["demo"]
     assert rows["leo"].agreement is None and rows["leo"].total == 0
 
