@@ -188,12 +188,15 @@ def test_bulk_on_a_selection_with_a_reason(client, lead, pool):
     assert event.actor == lead and event.feedback["reason"] == "duplicates"
 
 
-def test_bulk_on_the_whole_filter(client, lead, pool):
+def test_bulk_on_the_whole_filter_asks_to_confirm_with_the_count(client, lead, pool):
     client.force_login(lead)
-    response = client.post(
-        reverse("reviews:items_bulk", args=[pool.slug]),
-        {"action": "escalate", "scope": "filter", "filter": "disagreement=1", "reason": "look at the split"},
-    )
+    data = {"action": "escalate", "scope": "filter", "filter": "disagreement=1", "reason": "look at the split"}
+    url = reverse("reviews:items_bulk", args=[pool.slug])
+    asked = client.post(url, data)
+    assert asked.status_code == 200 and "Escalate: 1 item?" in html(asked)
+    assert 'name="confirmed" value="1"' in html(asked)
+    assert not Escalation.objects.exists()
+    response = client.post(url, {**data, "confirmed": "1"})
     assert response.status_code == 302
     assert list(Escalation.objects.values_list("item__external_id", flat=True)) == ["split"]
 
@@ -206,7 +209,8 @@ def test_bulk_on_the_whole_filter(client, lead, pool):
         ({"action": "exclude", "scope": "selection", "item": ["1"], "reason": ""}, "reason is required"),
         ({"action": "explode", "scope": "selection", "item": ["1"], "reason": "x"}, "Unknown action"),
         ({"action": "exclude", "scope": "filter", "filter": "risk_min=9", "reason": "x"}, "filter has errors"),
-        ({"action": "gold", "scope": "filter", "filter": "", "reason": "x"}, "no final answers"),
+        ({"action": "gold", "scope": "filter", "filter": "", "reason": "x", "confirmed": "1"}, "no final answers"),
+        ({"action": "explode", "scope": "filter", "filter": "", "reason": "x"}, "Unknown action"),
     ],
 )
 def test_bad_bulk_requests_change_nothing_and_say_why(client, lead, pool, data, message):

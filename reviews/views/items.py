@@ -65,6 +65,9 @@ def bulk(request, slug):
             messages.error(request, "The filter has errors; nothing was changed: " + " ".join(f.errors))
             return _back(request, campaign)
         ids = item_browser.matching_ids(campaign, f)
+        if request.POST.get("confirmed") != "1":
+            # A whole filter can be thousands of items: say how many, and act only once confirmed.
+            return _confirm(request, campaign, f, action, reason, len(ids))
     else:
         raw = request.POST.getlist("item")
         if not all(value.isdigit() for value in raw):
@@ -87,6 +90,23 @@ def bulk(request, slug):
     note = f" ({skipped} already in that state, left as they were)" if skipped else ""
     messages.success(request, f"{label}: {count} item{'s' if count != 1 else ''} changed{note}.")
     return _back(request, campaign)
+
+
+def _confirm(request, campaign, f: ItemFilter, action: str, reason: str, count: int):
+    if action not in BULK_ACTIONS:
+        messages.error(request, f"Unknown action {action!r}.")
+        return _back(request, campaign)
+    context = {
+        "campaign": campaign,
+        "filter": f,
+        "querystring": f.querystring(),
+        "action": action,
+        "action_label": BULK_ACTIONS[action][0],
+        "reason": reason,
+        "count": count,
+        "next": request.POST.get("next", ""),
+    }
+    return render(request, "reviews/items/confirm.html", context)
 
 
 @role_required(Role.LEAD)
