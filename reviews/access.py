@@ -49,8 +49,20 @@ def role_required(minimum: Role):
     return decorator
 
 
+def visible_campaigns(user):
+    """The campaigns the user may see: every one for leads and admins, a labeler's own (active
+    memberships) for labelers, none without a role."""
+    role = user_role(user)
+    if role is None:
+        return Campaign.objects.none()
+    if RANK[role] >= RANK[Role.LEAD]:
+        return Campaign.objects.all()
+    return Campaign.objects.filter(memberships__user=user, memberships__active=True)
+
+
 def get_campaign_for(user, slug: str) -> Campaign:
-    """A campaign any role may open, by slug; 404 when there is none."""
+    """A campaign the user may open, by slug; 404 when there is none or (labelers) when they are
+    not a member of it, so that a campaign's existence does not leak."""
     if user_role(user) is None:
         raise PermissionDenied("You have no role yet.")
-    return get_object_or_404(Campaign.objects.select_related("rubric"), slug=slug)
+    return get_object_or_404(visible_campaigns(user).select_related("rubric"), slug=slug)

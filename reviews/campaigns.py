@@ -53,3 +53,27 @@ def create_campaign(slug: str, title: str, rubric_definition: dict | None = None
         if rubric_definition is not None:
             attach_rubric(campaign, rubric_definition, user=user)
     return campaign
+
+
+def open_campaign(slug: str, title: str, *, rubric=None, settings: dict | None = None, user=None) -> Campaign:
+    """A new campaign with an existing rubric and its initial settings (version 1), recorded as a
+    SETTINGS_CHANGED event; invalid settings raise ValidationError and write nothing."""
+    from reviews.models import FeedbackEvent
+    from reviews.roles import role_of
+
+    if Campaign.objects.filter(slug=slug).exists():
+        raise DomainError(f"A campaign with the slug {slug!r} already exists.")
+    with transaction.atomic():
+        campaign = Campaign.objects.create(slug=slug, title=title, rubric=rubric)
+        version = campaign.update_settings(user=user, note="created", **(settings or {}))
+        role = role_of(user) if user is not None else None
+        FeedbackEvent.objects.create(
+            campaign=campaign,
+            actor=user,
+            role=role.value if role else "",
+            action=FeedbackEvent.Action.SETTINGS_CHANGED,
+            feedback={"change": "campaign created", "title": title, "settings": version.values()},
+            settings_version=version,
+            rubric_version=campaign.rubric_version(),
+        )
+    return campaign

@@ -1036,4 +1036,17 @@ def ensure_demo(stdout, *, show_passwords: bool = True) -> DemoResult:
         write_accounts(stdout, passwords, existing)
     result = ensure_campaign(stdout)
     result.passwords, result.existing_accounts = passwords, existing
+    if result.campaign is not None:
+        ensure_memberships(result.campaign)
     return result
+
+
+def ensure_memberships(campaign: Campaign) -> None:
+    """The demo labeler and lead work on the demo campaign (labelers see only their campaigns)."""
+    from reviews.membership import add_member
+
+    users = get_user_model().objects
+    for username, role in DEMO_ACCOUNTS:
+        user = users.filter(username=username).first()
+        if user is not None and role != Role.ADMIN:
+            add_member(campaign, user, note="demo")

@@ -17,6 +17,7 @@ from django.utils import timezone
 from reviews import escalation, final_answers
 from reviews.access import user_role
 from reviews.exceptions import DomainError
+from reviews.membership import may_work_in
 from reviews.models import (
     Annotator,
     Answer,
@@ -50,7 +51,7 @@ class Claim:
     """The result of asking for the next item: a lease, or why there is none."""
 
     assignment: Assignment | None
-    # "item", "budget_spent", "daily_budget_spent", "empty", "no_rubric"
+    # "item", "budget_spent", "daily_budget_spent", "empty", "no_rubric", "not_member"
     state: str
 
     @property
@@ -61,6 +62,7 @@ class Claim:
             "daily_budget_spent": "Today's label budget is spent. Come back tomorrow.",
             "empty": "The queue is empty: every item you may judge is judged, leased to someone, or escalated.",
             "no_rubric": "This campaign has no published rubric yet; an admin must publish one.",
+            "not_member": "You are not a member of this campaign; ask a lead or an admin to add you.",
         }[self.state]
 
 
@@ -119,6 +121,8 @@ def _has_room(item: Item, k: int, now) -> bool:
 def claim_next(campaign: Campaign, user, *, rng: random.Random | None = None) -> Claim:
     """Lease the best item this labeler may judge (or renew their open lease), atomically."""
     rng = rng or random.Random()
+    if not may_work_in(user, campaign):
+        return Claim(None, "not_member")
     rubric_version = campaign.rubric_version()
     if rubric_version is None:
         return Claim(None, "no_rubric")

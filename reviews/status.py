@@ -7,7 +7,6 @@ from django.db.models.functions import Coalesce
 
 from reviews.models import (
     Answer,
-    Campaign,
     CampaignSettings,
     Escalation,
     FinalAnswer,
@@ -15,10 +14,12 @@ from reviews.models import (
     ItemScore,
     Judgment,
     LabelKind,
+    Membership,
     Prompt,
     Response,
     RubricVersion,
     ScoringRun,
+    Source,
 )
 
 ALL_TAGS = "*"
@@ -107,19 +108,30 @@ def _count_per_campaign(queryset, campaign_field: str = "campaign"):
 
 
 def campaigns_overview(user):
-    """Every campaign with its headline counts, in one query however many campaigns and items.
+    """The campaigns the user may see with their headline counts, in one query however many
+    campaigns and items (labelers see only campaigns they are members of).
 
     Each figure is a correlated subquery on an index that starts with the campaign, so the
-    page costs one query; `your_judgments` counts the given user's own judgments.
+    page costs one query; `your_judgments` counts the given user's own judgments. Budget burn
+    is the campaign's in-app human judgments over its total budget (`budget_total`, None = no cap).
     """
+    from reviews.access import visible_campaigns
+
     runs = ScoringRun.objects.filter(campaign=OuterRef("pk")).order_by("-requested_at", "-id")
     rubric_versions = RubricVersion.objects.filter(rubric=OuterRef("rubric_id"), published_at__isnull=False)
     settings_versions = CampaignSettings.objects.filter(campaign=OuterRef("pk"))
     own = Judgment.objects.filter(annotator__user=user)
     open_statuses = [Escalation.Status.OPEN, Escalation.Status.IN_REVIEW]
+    latest_settings = settings_versions.order_by("-number")
     return (
-        Campaign.objects.select_related("rubric")
+        visible_campaigns(user)
+        .select_related("rubric")
         .annotate(
+            app_judgment_count=_count_per_campaign(
+                Judgment.objects.filter(kind=LabelKind.HUMAN, source=Source.APP), "item__campaign"
+            ),
+            budget_total=Subquery(latest_settings.values("budget_total")[:1]),
+            member_count=_count_per_campaign(Membership.objects.filter(active=True)),
             item_count=_count_per_campaign(Item.objects.all()),
             prompt_count=_count_per_campaign(Prompt.objects.all()),
             resolved_count=_count_per_campaign(Item.objects.filter(resolved=True)),

@@ -128,5 +128,21 @@ def outsider(db):
 
 
 @pytest.fixture
-def campaign(db):
-    return create_campaign("demo", "Demo campaign", RUBRIC)
+def campaign(db, labeler, lead):
+    """A campaign with the test rubric; the `labeler` and `lead` personas are members."""
+    campaign = create_campaign("demo", "Demo campaign", RUBRIC)
+    join(campaign, labeler, lead)
+    return campaign
+
+
+def join(campaign, *users):
+    """Make users active members of a campaign (labelers only see campaigns they belong to).
+
+    Test setup, not a human action: rows are written directly, without a MEMBERSHIP_CHANGED
+    event, so that tests counting events see only their own (reviews.membership records them).
+    """
+    from reviews.models import Membership
+
+    for user in users:
+        Membership.objects.update_or_create(campaign=campaign, user=user, defaults={"active": True})
+    return users

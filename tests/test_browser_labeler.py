@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from reviews.campaigns import create_campaign
 from reviews.importer import import_pool
 from reviews.models import Assignment, Escalation, Judgment
-from tests.conftest import PASSWORD, RUBRIC, jsonl, pool_line
+from tests.conftest import PASSWORD, RUBRIC, join, jsonl, pool_line
 
 pytestmark = pytest.mark.browser
 
@@ -49,6 +49,7 @@ def right_key(assignment):
 
 def test_a_labeler_judges_three_items_and_escalates_one_without_a_mouse(page, live_server, labeler, artifacts):
     campaign = create_campaign("quick", "Quick preferences", PAIRWISE_WITH_TIE)
+    join(campaign, labeler)
     import_pool(campaign, jsonl(*(pool_line(f"item-{n}") for n in range(5))))
     sign_in_by_keyboard(page, live_server, labeler)
     # The only campaign: login leads straight to the first item.
@@ -102,6 +103,7 @@ def test_a_labeler_judges_three_items_and_escalates_one_without_a_mouse(page, li
 
 def test_per_response_questions_have_keys(page, live_server, labeler):
     campaign = create_campaign("full", "Full rubric", RUBRIC)
+    join(campaign, labeler)
     import_pool(campaign, jsonl(pool_line("one"), pool_line("two")))
     sign_in_by_keyboard(page, live_server, labeler)
     expect(page).to_have_url(f"{live_server.url}/campaigns/full/work/")
@@ -146,6 +148,7 @@ def test_per_response_questions_have_keys(page, live_server, labeler):
 
 def test_a_missing_answer_is_caught_before_anything_is_sent(page, live_server, labeler):
     campaign = create_campaign("full", "Full rubric", RUBRIC)
+    join(campaign, labeler)
     import_pool(campaign, jsonl(pool_line("one")))
     sign_in_by_keyboard(page, live_server, labeler)
     ready(page)
@@ -158,6 +161,7 @@ def test_a_missing_answer_is_caught_before_anything_is_sent(page, live_server, l
 def test_the_open_page_keeps_its_lease_and_says_when_it_is_lost(page, live_server, labeler, monkeypatch):
     monkeypatch.setattr("reviews.views.labeler.RENEW_EVERY_SECONDS", 1)  # the live server runs in this process
     campaign = create_campaign("quick", "Quick preferences", PAIRWISE_WITH_TIE)
+    join(campaign, labeler)
     import_pool(campaign, jsonl(pool_line("one")))
     sign_in_by_keyboard(page, live_server, labeler)
     ready(page)
@@ -176,6 +180,7 @@ def test_the_open_page_keeps_its_lease_and_says_when_it_is_lost(page, live_serve
 
 def test_model_output_renders_as_text_and_runs_nothing(page, live_server, labeler, artifacts):
     campaign = create_campaign("full", "Full rubric", RUBRIC)
+    join(campaign, labeler)
     line = pool_line(
         "evil",
         prompt=[

@@ -22,7 +22,7 @@ def judge(user, campaign, preference="left"):
 @pytest.fixture
 def resolved_item(campaign):
     import_pool(campaign, jsonl(pool_line("only")))
-    people = labelers(5)
+    people = labelers(5, campaign)
     judge(people[0], campaign, "left")
     judge(people[1], campaign, "left")
     item = Item.objects.get(external_id="only")

@@ -13,7 +13,7 @@ from reviews.accounts import create_user
 from reviews.importer import import_pool
 from reviews.models import Assignment, Escalation, FeedbackEvent, FinalAnswer, Item, ItemScore, Judgment, ScoringRun
 from reviews.roles import Role
-from tests.conftest import PASSWORD, jsonl, pool_line
+from tests.conftest import PASSWORD, join, jsonl, pool_line
 
 Status = Assignment.Status
 
@@ -24,8 +24,12 @@ def pool(campaign):
     return campaign
 
 
-def labelers(n):
-    return [create_user(f"lab{i}", Role.LABELER, password=PASSWORD) for i in range(n)]
+def labelers(n, *campaigns):
+    """n new labelers, members of the given campaigns."""
+    users = [create_user(f"lab{i}", Role.LABELER, password=PASSWORD) for i in range(n)]
+    for campaign in campaigns:
+        join(campaign, *users)
+    return users
 
 
 def answers_for(assignment, preference="left"):
@@ -76,7 +80,7 @@ class TestClaim:
         import_pool(campaign, jsonl(pool_line("one")))
         item = Item.objects.get()
         sides = []
-        for n, user in enumerate(labelers(8)):
+        for n, user in enumerate(labelers(8, campaign)):
             claim = queue.claim_next(campaign, user, rng=random.Random(n))
             assert claim.assignment.left_response_id == random.Random(n).choice(
                 [item.response_a_id, item.response_b_id]
@@ -86,7 +90,7 @@ class TestClaim:
         assert set(sides) == {item.response_a_id, item.response_b_id}
 
     def test_no_more_than_k_labelers_hold_or_judged_an_item(self, pool):
-        a, b, c = labelers(3)
+        a, b, c = labelers(3, pool)
         first = queue.claim_next(pool, a).assignment.item
         assert queue.claim_next(pool, b).assignment.item == first  # k = 2: a second labeler may share it
         assert queue.claim_next(pool, c).assignment.item != first
@@ -102,7 +106,7 @@ class TestClaim:
         assert queue.claim_next(pool, labeler).assignment.item_id not in seen
 
     def test_an_expired_lease_frees_the_item(self, pool):
-        a, b, c = labelers(3)
+        a, b, c = labelers(3, pool)
         held = queue.claim_next(pool, a).assignment
         queue.claim_next(pool, b)
         Assignment.objects.filter(pk=held.pk).update(expires_at=held.created_at - timedelta(seconds=1))
@@ -201,7 +205,7 @@ class TestSubmit:
         assert not FeedbackEvent.objects.filter(action=FeedbackEvent.Action.JUDGED).exists()
 
     def test_two_agreeing_labelers_resolve_the_item(self, pool):
-        a, b = labelers(2)
+        a, b = labelers(2, pool)
         first = judge(a, pool, "left")
         second_claim = queue.claim_next(pool, b).assignment
         assert second_claim.item == first.item
@@ -234,7 +238,7 @@ class TestSubmit:
 @pytest.mark.django_db(transaction=True)
 def test_claimers_racing_for_the_last_places_never_exceed_k(campaign):
     import_pool(campaign, jsonl(pool_line("last")))
-    users = labelers(6)
+    users = labelers(6, campaign)
     results, errors = [], []
     barrier = threading.Barrier(len(users))
 
@@ -261,7 +265,7 @@ def test_claimers_racing_for_the_last_places_never_exceed_k(campaign):
 def test_every_n_submitted_judgments_request_a_rescoring_run(pool, settings):
     settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}  # unreachable: recorded, not lost
     pool.update_settings(rescore_every=2)
-    a, b, c = labelers(3)
+    a, b, c = labelers(3, pool)
     judge(a, pool)
     assert not ScoringRun.objects.exists()
     judge(b, pool)

@@ -24,7 +24,7 @@ from reviews.models import (
 )
 from reviews.progress import gold_answer_map
 from reviews.roles import Role
-from tests.conftest import PASSWORD, jsonl, pool_line
+from tests.conftest import PASSWORD, join, jsonl, pool_line
 
 pytestmark = pytest.mark.django_db
 
@@ -200,7 +200,7 @@ def test_a_submission_records_one_judgment_and_the_next_item_loads(signed_in, po
 
 
 def test_right_and_tie_map_to_the_right_response_key_and_tie(client, pool):
-    first, second = (create_user(f"lab{n}", Role.LABELER, password=PASSWORD) for n in range(2))
+    first, second = join(pool, *(create_user(f"lab{n}", Role.LABELER, password=PASSWORD) for n in range(2)))
     client.force_login(first)
     _, a = open_item(client, pool)
     client.post(lease_url("submit", a.uid), full_answers("right"))
@@ -213,6 +213,7 @@ def test_right_and_tie_map_to_the_right_response_key_and_tie(client, pool):
 
 def test_with_only_a_pairwise_criterion_the_choice_alone_is_a_judgment(client, labeler):
     campaign = create_campaign("quick", "Quick", PAIRWISE_ONLY)
+    join(campaign, labeler)
     import_pool(campaign, jsonl(pool_line("q1"), pool_line("q2")))
     client.force_login(labeler)
     _, a = open_item(client, campaign)
@@ -262,6 +263,7 @@ def test_an_invalid_form_re_renders_with_messages_and_keeps_the_answers(signed_i
 
 def test_a_tie_is_refused_when_the_rubric_allows_none(client, labeler):
     campaign = create_campaign("quick", "Quick", PAIRWISE_ONLY)
+    join(campaign, labeler)
     import_pool(campaign, jsonl(pool_line("q1")))
     client.force_login(labeler)
     _, a = open_item(client, campaign)
@@ -463,8 +465,9 @@ def test_a_spent_budget_says_so_not_empty(signed_in, pool):
     assert re.search(r'data-progress="budget">no cap<', html) and re.search(r'data-progress="daily">0<', html)
 
 
-def test_a_campaign_without_a_published_rubric_says_so(signed_in):
+def test_a_campaign_without_a_published_rubric_says_so(signed_in, labeler):
     campaign = create_campaign("bare", "Bare")
+    join(campaign, labeler)
     html = html_of(signed_in.get(work_url(campaign)))
     assert "no published rubric" in html
 
@@ -516,7 +519,7 @@ def judge_via_queue(user, campaign, preference="left", *, rationale=""):
 
 
 def test_history_lists_own_judgments_newest_first_with_final_answers_of_resolved_items(client, pool, labeler, lead):
-    olga = create_user("olga", Role.LABELER, password=PASSWORD)
+    (olga,) = join(pool, create_user("olga", Role.LABELER, password=PASSWORD))
     first = judge_via_queue(labeler, pool, rationale="my first")
     # Olga agrees on the same response whatever side she saw it on: the item resolves.
     olga_lease = queue.claim_next(pool, olga).assignment
@@ -600,7 +603,7 @@ def test_history_withholds_a_response_answer_still_ahead_of_the_labeler(client, 
         ),
     )
     one = Item.objects.get(external_id="one")
-    others = [create_user(f"lab{n}", Role.LABELER, password=PASSWORD) for n in range(2)]
+    others = list(join(campaign, *(create_user(f"lab{n}", Role.LABELER, password=PASSWORD) for n in range(2))))
     for user in [labeler, others[0]]:
         a = queue.claim_next(campaign, user).assignment
         assert a.item == one
@@ -673,14 +676,16 @@ def test_a_labelers_home_is_the_only_campaigns_next_item(signed_in, pool):
     assert response.context["assignment"] is not None
 
 
-def test_with_several_campaigns_the_labeler_picks_one(signed_in, pool):
+def test_with_several_campaigns_the_labeler_picks_one(signed_in, pool, labeler):
     other = create_campaign("second", "Second campaign", PAIRWISE_ONLY)
-    create_campaign("no-rubric", "Without rubric")
+    join(other, labeler)
+    join(create_campaign("no-rubric", "Without rubric"), labeler)
+    create_campaign("not-mine", "Not a member", PAIRWISE_ONLY)
     response = signed_in.get(reverse("reviews:work_start"))
     html = html_of(response)
     assert response.status_code == 200
     assert f'href="{work_url(pool)}" autofocus' in html and f'href="{work_url(other)}"' in html
-    assert "Without rubric" not in html
+    assert "Without rubric" not in html and "Not a member" not in html
 
 
 def test_a_lead_can_label_too(client, pool, lead):

@@ -123,6 +123,9 @@ class ItemScore(models.Model):
         indexes = [
             # The queue: the current run's active set in serving order.
             models.Index(fields=["run", "rank"], name="itemscore_queue_order"),
+            # The item browser sorted by utility or risk (reviews.item_browser._score_sorted).
+            models.Index(fields=["run", "utility", "item"], name="itemscore_by_utility"),
+            models.Index(fields=["run", "risk", "item"], name="itemscore_by_risk"),
         ]
 
     def __str__(self):

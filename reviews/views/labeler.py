@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from reviews import queue
-from reviews.access import get_campaign_for, role_required
+from reviews.access import get_campaign_for, role_required, user_has_role, visible_campaigns
 from reviews.forms import (
     CONFIDENCE_KEY,
     ESCALATION_REASONS,
@@ -24,7 +24,7 @@ from reviews.forms import (
     JudgmentForm,
     SkipForm,
 )
-from reviews.models import Assignment, Campaign
+from reviews.models import Assignment
 from reviews.progress import history_rows, own_judgments, progress_for
 from reviews.roles import Role
 
@@ -34,19 +34,22 @@ RENEW_EVERY_SECONDS = 300
 EXPIRED = "Your lease on this item expired, so it went back to the queue. Nothing was saved."
 
 
-def _open_campaigns():
-    """Campaigns a labeler can work in: those with a rubric (claim_next says when none is published)."""
-    return Campaign.objects.filter(rubric__isnull=False).order_by("title", "slug")
+def _open_campaigns(user):
+    """Campaigns the user can work in: those they may see (labelers: their memberships) with a
+    rubric (claim_next says when none is published)."""
+    return visible_campaigns(user).filter(rubric__isnull=False).order_by("title", "slug")
 
 
 @role_required(Role.LABELER)
 @require_GET
 def start(request):
     """The labeler's home: straight to the only open campaign, else a list to pick from."""
-    campaigns = list(_open_campaigns())
+    campaigns = list(_open_campaigns(request.user))
     if len(campaigns) == 1:
         return redirect("reviews:work", campaigns[0].slug)
-    return render(request, "reviews/work_start.html", {"campaigns": campaigns})
+    # A labeler in no campaign is told so, rather than shown an empty queue.
+    no_membership = not campaigns and not user_has_role(request.user, Role.LEAD)
+    return render(request, "reviews/work_start.html", {"campaigns": campaigns, "no_membership": no_membership})
 
 
 @role_required(Role.LABELER)

@@ -40,7 +40,7 @@ from reviews.benchmarks import throwaway_database
 from reviews.campaigns import create_campaign
 from reviews.importer import import_pool
 from reviews.management.commands.run_desk import Child, stop_child
-from reviews.models import Assignment, Judgment, LabelKind, Source
+from reviews.models import Assignment, Judgment, LabelKind, Membership, Source
 from reviews.roles import Role
 from reviews.synthetic import BENCH_RUBRIC, write_synthetic
 
@@ -416,6 +416,8 @@ class Command(BaseCommand):
         users = [create_user(f"bench-{n:03d}", Role.LABELER, password=None) for n in range(labelers)]
         # One password hash for all: hashing it per account would take longer than the import.
         get_user_model().objects.filter(pk__in=[u.pk for u in users]).update(password=make_password(PASSWORD))
+        # Labelers see only campaigns they are members of (benchmark setup: no membership events).
+        Membership.objects.bulk_create([Membership(campaign=campaign, user=u) for u in users])
         self.stdout.write(
             f"{connection.vendor}: {items} items and {labelers} labelers set up in {time.perf_counter() - started:.1f}s"
         )

@@ -6,8 +6,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from reviews.accounts import create_user
+from reviews.membership import add_member
+from reviews.models import Campaign
 from reviews.roles import Role
 
 
@@ -18,10 +21,21 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--role", required=True, choices=[r.value for r in Role])
         parser.add_argument("--email", default="")
+        parser.add_argument(
+            "--campaign",
+            action="append",
+            default=[],
+            metavar="SLUG",
+            help="make the user a member of this campaign (repeatable)",
+        )
 
-    def handle(self, username, role, email, **options):
+    def handle(self, username, role, email, campaign, **options):
         if get_user_model().objects.filter(username=username).exists():
             raise CommandError(f"user {username!r} already exists")
+        slugs = list(dict.fromkeys(campaign))
+        campaigns = {c.slug: c for c in Campaign.objects.filter(slug__in=slugs)}
+        if missing := [slug for slug in slugs if slug not in campaigns]:
+            raise CommandError(f"no such campaign: {', '.join(missing)}")
         password = os.environ.get("REVIEWS_PASSWORD")
         if not password:
             if not sys.stdin.isatty():
@@ -33,5 +47,10 @@ class Command(BaseCommand):
             validate_password(password, get_user_model()(username=username, email=email))
         except ValidationError as exc:
             raise CommandError("password refused: " + " ".join(exc.messages)) from exc
-        create_user(username, Role(role), password=password, email=email)
+        with transaction.atomic():
+            user = create_user(username, Role(role), password=password, email=email)
+            for slug in slugs:
+                add_member(campaigns[slug], user, note="create_user --campaign")
         self.stdout.write(f"created {role} {username}")
+        for slug in slugs:
+            self.stdout.write(f"{username} is a member of {slug}")
