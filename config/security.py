@@ -47,16 +47,17 @@ class RequestSizeLimitMiddleware:
     """Refuses a request body above REVIEWS_MAX_REQUEST_BYTES (413) before anything reads it.
 
     Django's own DATA_UPLOAD_MAX_MEMORY_SIZE does not count uploaded files; this covers them.
-    The ingest API (/api/) keeps its own, tighter limit (settings.API_MAX_BODY_BYTES).
+    The ingest API (/api/) enforces its own limit (settings.API_MAX_BODY_BYTES) with a JSON 413.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        limit = settings.REVIEWS_MAX_REQUEST_BYTES
         if request.path.startswith("/api/"):
-            limit = getattr(settings, "API_MAX_BODY_BYTES", limit)
+            # The API refuses oversized bodies itself, with a JSON error its clients can read.
+            return self.get_response(request)
+        limit = settings.REVIEWS_MAX_REQUEST_BYTES
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -17,7 +17,7 @@ from reviews.models import Campaign, FeedbackEvent, Item, Judgment
 from reviews.roles import Role
 from reviews.status import campaign_status
 from scoring.jobs import rescore_in_foreground
-from tests.conftest import PASSWORD, jsonl, pool_line
+from tests.conftest import PASSWORD, join, jsonl, pool_line
 from tests.processes import manage_run
 from tests.test_queue import judge
 
@@ -43,6 +43,7 @@ def busy(campaign, labeler, lead):
     lines[3]["labels"] = labels("gpt-judge", "model")
     import_pool(campaign, jsonl(*lines))
     other = create_user("lars", Role.LABELER, password=PASSWORD)
+    join(campaign, other)
     campaign.update_settings(user=lead, note="k stays, lease shorter", lease_minutes=10)
     for _ in range(3):
         judge(labeler, campaign)

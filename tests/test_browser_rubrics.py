@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from reviews.campaigns import create_campaign
 from reviews.importer import import_pool
 from reviews.models import Assignment, FeedbackEvent
-from tests.conftest import PASSWORD, jsonl, pool_line
+from tests.conftest import PASSWORD, join, jsonl, pool_line
 
 pytestmark = pytest.mark.browser
 
@@ -29,6 +29,7 @@ def test_an_admin_edits_previews_and_publishes_and_the_next_compare_page_shows_t
     page, live_server, admin, labeler, artifacts, redis_url
 ):
     campaign = create_campaign("quick", "Quick preferences", RUBRIC)
+    join(campaign, labeler)
     # One item already resolved under v1 by two external annotators: it will be stale under v2.
     votes = [{"annotator": f"ext:{n}", "kind": "human", "criterion": "preference", "value": "a"} for n in (1, 2)]
     import_pool(campaign, jsonl(pool_line("done", labels=votes), *(pool_line(f"item-{n}") for n in range(3))))

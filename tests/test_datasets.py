@@ -15,7 +15,7 @@ from reviews.exceptions import DomainError, ImmutableError
 from reviews.importer import import_pool
 from reviews.models import Adjudication, Annotator, Answer, DatasetVersion, FeedbackEvent, FinalAnswer, Item
 from reviews.roles import Role
-from tests.conftest import PASSWORD, RUBRIC, jsonl, pool_line
+from tests.conftest import PASSWORD, RUBRIC, join, jsonl, pool_line
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +26,8 @@ def dataset_dir(settings, tmp_path):
 
 
 @pytest.fixture
-def people(db):
-    return [create_user(f"lab{i}", Role.LABELER, password=PASSWORD) for i in range(2)]
+def people(campaign):
+    return join(campaign, *(create_user(f"lab{i}", Role.LABELER, password=PASSWORD) for i in range(2)))
 
 
 def judge(user, campaign, pick, *, compliance="full_compliance", confidence=4, rationale=""):

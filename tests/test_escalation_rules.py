@@ -12,7 +12,7 @@ from reviews.models import Escalation, FeedbackEvent, Item, ScoringRun
 from reviews.pool_actions import requeue
 from reviews.roles import Role
 from scoring import jobs
-from tests.conftest import PASSWORD, jsonl, pool_line
+from tests.conftest import PASSWORD, join, jsonl, pool_line
 from tests.test_queue import labelers
 
 T = policy.Thresholds(tau_risk=0.8, tau_disagree=0.5, tau_conf=2.0, k=2)
@@ -122,7 +122,7 @@ def test_a_split_vote_after_k_judgments_escalates_with_the_rule_and_its_values(o
     assert event.feedback["rules"] == e.rules and event.feedback["trigger"].startswith("judgment ")
     assert event.settings_version == one_item.settings
     # The item left the labelers' queue.
-    third = create_user("third", Role.LABELER, password=PASSWORD)
+    third = join(one_item, create_user("third", Role.LABELER, password=PASSWORD))[0]
     assert queue.claim_next(one_item, third).state == "empty"
 
 

@@ -29,7 +29,7 @@ from reviews.importer import import_pool
 from reviews.models import Assignment, FeedbackEvent, Judgment, ScoringRun
 from scoring.jobs import rescore_due
 from tests import processes
-from tests.conftest import PASSWORD, jsonl, pool_line
+from tests.conftest import PASSWORD, join, jsonl, pool_line
 from tests.processes import ROOT, manage_run, process_env
 from tests.test_views_labeler import full_answers
 
@@ -251,7 +251,7 @@ def test_leases_outlive_a_web_restart_then_expire_and_their_items_return(campaig
 
     import_pool(campaign, jsonl(pool_line("only-item")))
     campaign.update_settings(user=None, note="one judgment per item", overlap_k=1)
-    other = create_user("lars", Role.LABELER, password=PASSWORD)
+    other = join(campaign, create_user("lars", Role.LABELER, password=PASSWORD))[0]
     env = process_env("unix:///nonexistent/redis.sock")  # the same SECRET_KEY: sessions made here are valid there
     server = Gunicorn(env, tmp_path / "gunicorn.log").start()
     try:

@@ -23,7 +23,7 @@ from reviews.importer import import_pool
 from reviews.models import Assignment, Item
 from reviews.roles import Role
 from tests import hostile
-from tests.conftest import PASSWORD, RUBRIC, jsonl
+from tests.conftest import PASSWORD, RUBRIC, join, jsonl
 from tests.test_permission_matrix import all_routes
 from tests.test_queue import judge
 
@@ -116,6 +116,7 @@ def hostile_campaign(transactional_db):
         "lead": create_user("leo", Role.LEAD, password=PASSWORD),
         "admin": create_user("ada", Role.ADMIN, password=PASSWORD),
     }
+    join(campaign, users["labeler"], users["browser"], users["lead"])
     # The labeler judges four open items (with a hostile rationale) and escalates one.
     for _ in range(4):
         judge(users["labeler"], campaign)

@@ -11,7 +11,17 @@ from django.db import connection
 from reviews import queue
 from reviews.accounts import create_user
 from reviews.importer import import_pool
-from reviews.models import Assignment, Escalation, FeedbackEvent, FinalAnswer, Item, ItemScore, Judgment, ScoringRun
+from reviews.models import (
+    Assignment,
+    Campaign,
+    Escalation,
+    FeedbackEvent,
+    FinalAnswer,
+    Item,
+    ItemScore,
+    Judgment,
+    ScoringRun,
+)
 from reviews.roles import Role
 from tests.conftest import PASSWORD, join, jsonl, pool_line
 
@@ -25,9 +35,9 @@ def pool(campaign):
 
 
 def labelers(n, *campaigns):
-    """n new labelers, members of the given campaigns."""
+    """n new labelers, members of the given campaigns (by default of every campaign there is)."""
     users = [create_user(f"lab{i}", Role.LABELER, password=PASSWORD) for i in range(n)]
-    for campaign in campaigns:
+    for campaign in campaigns or Campaign.objects.all():
         join(campaign, *users)
     return users
 

@@ -23,7 +23,7 @@ from reviews.models import (
     RubricVersion,
     ScoringRun,
 )
-from tests.conftest import PASSWORD, RUBRIC, jsonl, pool_line
+from tests.conftest import PASSWORD, RUBRIC, join, jsonl, pool_line
 from tests.test_queue import answers_for, judge, labelers
 
 pytestmark = pytest.mark.django_db
@@ -182,6 +182,7 @@ def test_the_stale_list_holds_exactly_the_resolved_items_judged_only_under_older
     # A campaign with another rubric never appears.
     other = create_campaign("other", "Other", {**RUBRIC, "slug": "other-rubric"})
     import_pool(other, jsonl(pool_line("x")))
+    join(other, *users[:2])
     resolve(other, users[:2], 1)
 
     v2 = publish_v2(pool, admin).version

@@ -132,12 +132,6 @@ def test_the_request_limit_leaves_room_for_a_pool_import():
     assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE <= 10 * 1024 * 1024
 
 
-def test_the_api_keeps_its_own_limit(client, settings):
-    settings.API_MAX_BODY_BYTES = 100
-    response = client.post("/api/v1/anything", data=b"x" * 101, content_type="application/json")
-    assert response.status_code == 413
-
-
 # -- logs -----------------------------------------------------------------------------------
 
 
