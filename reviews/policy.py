@@ -17,7 +17,7 @@ DISAGREEMENT = "disagreement"
 CONFIDENCE = "confidence"
 REVISION = "revision"
 RULE_LABELS = {
-    MANUAL: "Escalated by a labeler",
+    MANUAL: "Escalated by hand",
     RISK: "High risk",
     DISAGREEMENT: "Labelers disagree",
     CONFIDENCE: "Low confidence",

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from reviews import policy
 from reviews.exceptions import DomainError
 from reviews.models import Campaign, Escalation, FeedbackEvent, FinalAnswer, Item, ItemScore
 from reviews.roles import role_of
@@ -227,6 +228,8 @@ def escalate(campaign: Campaign, item_ids, *, user, reason: str) -> int:
                     item_id=item_id,
                     status=Escalation.Status.OPEN,
                     reason=Escalation.Reason.OTHER,
+                    # The same record of "who fired" as reviews.escalation.open_escalation writes.
+                    rules=[{"rule": policy.MANUAL, "value": Escalation.Reason.OTHER.value, "threshold": None}],
                     comment=comment,
                     severity=risk.get(item_id, priors.get(item_id) or 0.0),
                     opened_by=user,

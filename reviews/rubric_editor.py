@@ -13,7 +13,7 @@ from itertools import chain
 from django.db import transaction
 from django.utils import timezone
 
-from reviews import pool_actions
+from reviews import adjudication, pool_actions
 from reviews.exceptions import DomainError, RubricError
 from reviews.models import (
     Adjudication,
@@ -241,11 +241,7 @@ def requeue_stale(campaign: Campaign, version: RubricVersion, *, user) -> int:
 
 def ambiguity_notes(rubric: Rubric):
     """Leads' "the rubric is ambiguous here" notes made under any version of this rubric, newest first."""
-    return (
-        Adjudication.objects.filter(rubric_ambiguous=True, rubric_version__rubric=rubric)
-        .select_related("item__campaign", "lead", "rubric_version", "ambiguity_addressed_by")
-        .order_by("-created_at", "-id")
-    )
+    return adjudication.ambiguity_notes(rubric)
 
 
 def link_note(note: Adjudication, version: RubricVersion | None) -> Adjudication:

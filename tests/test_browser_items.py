@@ -35,7 +35,7 @@ def test_a_lead_filters_opens_reads_the_timeline_and_requeues(page, live_server,
         ),
     )
     sign_in_by_keyboard(page, live_server, lead)
-    page.wait_for_url(f"{live_server.url}/campaigns/")  # leads start on the campaign list
+    page.wait_for_url(f"{live_server.url}/escalations/")  # leads start on the escalation queue
     page.goto(f"{live_server.url}/campaigns/{campaign.slug}/items/")
     expect(page.locator("tr[data-item]")).to_have_count(4)
 
@@ -78,7 +78,7 @@ def test_a_lead_filters_opens_reads_the_timeline_and_requeues(page, live_server,
 def test_select_all_on_the_page_and_exclude(page, live_server, lead, campaign):
     import_pool(campaign, jsonl(*(pool_line(f"item-{n}") for n in range(3))))
     sign_in_by_keyboard(page, live_server, lead)
-    page.wait_for_url(f"{live_server.url}/campaigns/")  # leads start on the campaign list
+    page.wait_for_url(f"{live_server.url}/escalations/")  # leads start on the escalation queue
     page.goto(f"{live_server.url}/campaigns/{campaign.slug}/items/")
     page.get_by_label("Select every item on this page").check()
     expect(page.locator('input[name="item"]:checked')).to_have_count(3)

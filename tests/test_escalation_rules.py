@@ -273,4 +273,4 @@ def test_fired_rules_read_as_text_for_the_queue():
         {"rule": "confidence", "value": 1.5, "threshold": 2.0, "judgments": 2},
         {"rule": "manual", "value": "harmful", "threshold": None},
     ]
-    assert policy.describe(rules) == "High risk 0.91 ≥ 0.8; Low confidence 1.50 ≤ 2; Escalated by a labeler"
+    assert policy.describe(rules) == "High risk 0.91 ≥ 0.8; Low confidence 1.50 ≤ 2; Escalated by hand"

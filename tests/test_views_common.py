@@ -135,7 +135,7 @@ def test_home_sends_anonymous_visitors_to_the_login_page(client):
 
 @pytest.mark.parametrize(
     ("persona", "target"),
-    [("labeler", "/work/"), ("lead", "/campaigns/"), ("admin", "/campaigns/")],
+    [("labeler", "/work/"), ("lead", "/escalations/"), ("admin", "/campaigns/")],
 )
 def test_home_sends_each_role_to_its_work(client, request, persona, target):
     sign_in(client, request, persona)

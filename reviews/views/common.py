@@ -10,7 +10,7 @@ from reviews.status import campaign_status, campaigns_overview, final_answer_tab
 # Where each role starts its day; the one place to change when a role gets its own page.
 HOME_BY_ROLE = {
     Role.LABELER: "reviews:work_start",
-    Role.LEAD: "reviews:campaigns",
+    Role.LEAD: "reviews:escalations",
     Role.ADMIN: "reviews:campaigns",
 }
 
