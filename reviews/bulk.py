@@ -78,7 +78,8 @@ def insert_rows(model: type[models.Model], attnames: list[str], rows: list[tuple
         if connection.vendor == "postgresql":
             # COPY is an order of magnitude faster than executemany's row-by-row INSERTs.
             table = connection.ops.quote_name(model._meta.db_table)
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            # The raw cursor bypasses Django's wrapper: errors still surface as django.db errors.
+            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:

@@ -5,7 +5,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -341,15 +341,26 @@ class TestBulkActions:
         ids_here = list(Item.objects.values_list("id", flat=True))
         assert pool_actions.run_bulk(other, "exclude", ids_here, user=lead, reason="x") == 0
 
-    def test_a_failure_midway_rolls_back_everything(self, pool, admin, monkeypatch):
+    def test_a_failure_midway_rolls_back_everything(self, pool, admin):
         """Atomic: when the events cannot be written, no item changes either."""
         targets = list(Item.objects.filter(excluded=False).values_list("id", flat=True))
-
-        def boom(*args, **kwargs):
-            raise RuntimeError("disk full")
-
-        monkeypatch.setattr(FeedbackEvent.objects, "bulk_create", boom)
-        with pytest.raises(RuntimeError):
+        # A real failure of the database (as a full disk would be): it refuses event rows.
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute(
+                    "CREATE TEMP TRIGGER refuse_events BEFORE INSERT ON reviews_feedbackevent "
+                    "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+                )
+            else:
+                cursor.execute(
+                    "CREATE FUNCTION refuse_events() RETURNS trigger AS $$ "
+                    "BEGIN RAISE EXCEPTION 'disk full'; END $$ LANGUAGE plpgsql"
+                )
+                cursor.execute(
+                    "CREATE TRIGGER refuse_events BEFORE INSERT ON reviews_feedbackevent "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_events()"
+                )
+        with pytest.raises(DatabaseError, match="disk full"):
             pool_actions.run_bulk(pool, "exclude", targets, user=admin, reason="x")
         assert Item.objects.filter(excluded=True).count() == 1
 
