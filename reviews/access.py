@@ -6,6 +6,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
+from reviews import membership
 from reviews.models import Campaign
 from reviews.roles import RANK, Role, role_of
 
@@ -55,9 +56,9 @@ def visible_campaigns(user):
     role = user_role(user)
     if role is None:
         return Campaign.objects.none()
-    if RANK[role] >= RANK[Role.LEAD]:
+    if membership.sees_every_campaign(role):
         return Campaign.objects.all()
-    return Campaign.objects.filter(memberships__user=user, memberships__active=True)
+    return Campaign.objects.filter(id__in=membership.member_campaign_ids(user))
 
 
 def get_campaign_for(user, slug: str) -> Campaign:
@@ -65,4 +66,7 @@ def get_campaign_for(user, slug: str) -> Campaign:
     not a member of it, so that a campaign's existence does not leak."""
     if user_role(user) is None:
         raise PermissionDenied("You have no role yet.")
-    return get_object_or_404(visible_campaigns(user).select_related("rubric"), slug=slug)
+    campaign = get_object_or_404(visible_campaigns(user).select_related("rubric"), slug=slug)
+    # Found among the campaigns the user may see: the queue need not ask again in this request.
+    membership.note_may_work_in(user, campaign)
+    return campaign

@@ -24,10 +24,27 @@ def is_member(user, campaign) -> bool:
 
 
 def may_work_in(user, campaign) -> bool:
-    """Leads and admins work anywhere; labelers only in campaigns they are active members of."""
+    """Leads and admins work anywhere; labelers only in campaigns they are active members of
+    (not asked again for a campaign this request found among the user's visible campaigns)."""
     from reviews.access import user_role
 
+    if campaign.pk in _noted(user):
+        return True
     return sees_every_campaign(user_role(user)) or is_member(user, campaign)
+
+
+def note_may_work_in(user, campaign) -> None:
+    """Record that the user may work in a campaign just found among their visible campaigns."""
+    _noted(user).add(campaign.pk)
+
+
+def _noted(user) -> set:
+    # On the user object (request.user proxies attributes to it), like access.user_role.
+    try:
+        return user._reviews_may_work_in
+    except AttributeError:
+        user._reviews_may_work_in = set()
+        return user._reviews_may_work_in
 
 
 def member_campaign_ids(user):
@@ -84,6 +101,7 @@ def add_member(campaign: Campaign, user, *, by=None, note: str = "") -> tuple[Me
 def remove_member(campaign: Campaign, user, *, by=None, note: str = "") -> bool:
     """Deactivate the user's membership; returns False when they were not an active member."""
     with transaction.atomic():
+        _noted(user).discard(campaign.pk)
         membership = Membership.objects.select_for_update().filter(campaign=campaign, user=user, active=True).first()
         if membership is None:
             return False

@@ -81,15 +81,25 @@ def gold_accuracy(campaign: Campaign, user) -> tuple[float | None, int]:
     )
     compared = matched = 0
     for judgment in judgments:
-        item = judgment.item
-        gold = gold_answer_map(item)
-        keys = {item.response_a_id: item.response_a.key, item.response_b_id: item.response_b.key}
-        for answer in judgment.answers.all():
-            expected = gold.get((answer.criterion, keys.get(answer.response_id)))
-            if expected is not None:
-                compared += 1
-                matched += answer.value == expected
+        n, right = _against_gold(judgment)
+        compared += n
+        matched += right
     return (matched / compared if compared else None), compared
+
+
+def _against_gold(judgment: Judgment) -> tuple[int, int]:
+    """(answers that have a gold answer, of them equal to it) for a judgment of a gold item
+    (with item, its responses and answers loaded)."""
+    item = judgment.item
+    gold = gold_answer_map(item)
+    keys = {item.response_a_id: item.response_a.key, item.response_b_id: item.response_b.key}
+    compared = matched = 0
+    for answer in judgment.answers.all():
+        expected = gold.get((answer.criterion, keys.get(answer.response_id)))
+        if expected is not None:
+            compared += 1
+            matched += answer.value == expected
+    return compared, matched
 
 
 @dataclass
@@ -116,14 +126,10 @@ def gold_alerts(campaign: Campaign | None = None) -> list[GoldAlert]:
     tally: dict[tuple[int, str], list] = {}
     for judgment in judgments:
         item = judgment.item
-        gold = gold_answer_map(item)
-        keys = {item.response_a_id: item.response_a.key, item.response_b_id: item.response_b.key}
         row = tally.setdefault((item.campaign_id, judgment.annotator.user.get_username()), [item.campaign, 0, 0])
-        for answer in judgment.answers.all():
-            expected = gold.get((answer.criterion, keys.get(answer.response_id)))
-            if expected is not None:
-                row[1] += 1
-                row[2] += answer.value == expected
+        compared, matched = _against_gold(judgment)
+        row[1] += compared
+        row[2] += matched
     alerts = [
         GoldAlert(c, username, matched / compared, compared)
         for (_, username), (c, compared, matched) in tally.items()
