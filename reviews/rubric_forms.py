@@ -147,6 +147,8 @@ SETTINGS_HELP = {
     "tau_conf": "τ_conf: escalate when mean labeler confidence is at most this (1–5 scale).",
     "sla_hours": "Hours within which an escalation should be adjudicated.",
     "rescore_every": "Rescore after this many new judgments (N ≥ 1).",
+    "uncertainty_mode": "How h measures a pair: the entropy of its preference, or the information a vote "
+    "would give the reward model.",
 }
 
 
@@ -197,6 +199,11 @@ class SettingsForm(forms.Form):
     tau_conf = _float("τ confidence", 1, 5)
     sla_hours = _float("Escalation SLA (hours)", 0)
     rescore_every = _int("Rescore after N judgments", 1)
+    uncertainty_mode = forms.ChoiceField(
+        label="Uncertainty",
+        choices=CampaignSettings.Uncertainty.choices,
+        error_messages={"invalid_choice": "Uncertainty: choose entropy or fisher."},
+    )
     note = forms.CharField(
         label="Note", required=False, max_length=2000, help_text="Why this change (kept in the history)."
     )

@@ -17,13 +17,12 @@ import json
 import time
 
 import django_rq
-import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from reviews.models import ScoringRun
-from scoring import features, models
+from scoring import features, pipeline
 from scoring.jobs import Rescorer, Status, _Arrays, _enqueue, _queued_run
 
 KEY_TTL_SECONDS = 24 * 3600
@@ -132,13 +131,9 @@ def train_job(run_id: int) -> str:
         rescorer = _rescorer(run)
         started = float(_redis().get(_key(run_id, "stamp:features")) or time.time())
         rescorer.timings["features"] = round(time.time() - started, 3)
-        risk_model, reward_model = rescorer._phase("train", rescorer._train)
+        trained = rescorer._phase("train", rescorer._train)
         rescorer._beat("score")
-        _redis().set(
-            _key(run_id, "models"),
-            json.dumps({"risk": _model_json(risk_model), "reward": _model_json(reward_model)}),
-            ex=KEY_TTL_SECONDS,
-        )
+        _redis().set(_key(run_id, "models"), trained.to_bytes(), ex=KEY_TTL_SECONDS)
         _redis().set(
             _key(run_id, "timings"), json.dumps({**rescorer.timings, "_score_started": time.time()}), ex=KEY_TTL_SECONDS
         )
@@ -157,8 +152,7 @@ def train_job(run_id: int) -> str:
 def score_job(run_id: int, index: int, lo: int, hi: int | None) -> str:
     def body(run):
         rescorer = _rescorer(run)
-        risk_model, reward_model = _load_models(run_id)
-        arrays = rescorer._score_items(risk_model, reward_model, lo=lo, hi=hi)
+        arrays = rescorer._score_items(_load_models(run_id), lo=lo, hi=hi)
         pipe = _redis().pipeline()
         pipe.set(_key(run_id, f"chunk:{index}"), arrays.to_bytes(), ex=KEY_TTL_SECONDS)
         pipe.hset(_key(run_id, "compute"), str(index), rescorer.compute_seconds)
@@ -182,44 +176,19 @@ def finish_job(run_id: int, chunks: int) -> str:
             raise RuntimeError(f"score chunks {missing} of run {run_id} are missing (expired or lost)")
         compute = _redis().hgetall(_key(run_id, "compute"))
         rescorer.compute_seconds = sum(float(v) for v in compute.values())
-        risk_model, reward_model = _load_models(run_id)
         arrays = _Arrays.join(blobs)
-        rescorer.finish(arrays, risk_model, reward_model)
+        rescorer.finish(arrays, _load_models(run_id))
         _after(run)
         return f"run {run_id} succeeded over {chunks} score chunks"
 
     return _guarded(run_id, body)
 
 
-# -- models through Redis ----------------------------------------------------------------------
+# -- the trained state through Redis ----------------------------------------------------------
 
 
-def _model_json(model: models.Linear) -> dict:
-    return {
-        "weights": None if model.weights is None else model.weights.tolist(),
-        "bias": float(model.bias),
-        "trained_on": model.trained_on,
-        "held_out_accuracy": model.held_out_accuracy,
-        "skipped": model.skipped,
-        "info": model.info,
-    }
-
-
-def _load_models(run_id: int) -> tuple[models.Linear, models.Linear]:
+def _load_models(run_id: int) -> pipeline.Trained:
     raw = _redis().get(_key(run_id, "models"))
     if raw is None:
         raise RuntimeError(f"the trained models of run {run_id} are missing (expired or lost)")
-    data = json.loads(raw)
-
-    def linear(d):
-        weights = None if d["weights"] is None else np.array(d["weights"], dtype=np.float64)
-        return models.Linear(
-            weights=weights,
-            bias=d["bias"],
-            trained_on=d["trained_on"],
-            held_out_accuracy=d["held_out_accuracy"],
-            skipped=d["skipped"],
-            info=d["info"],
-        )
-
-    return linear(data["risk"]), linear(data["reward"])
+    return pipeline.Trained.from_bytes(raw)

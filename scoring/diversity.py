@@ -25,12 +25,14 @@ def representatives(embeddings: np.ndarray, limit: int, rng: np.random.Generator
 
 
 def greedy_farthest_first(
-    base: np.ndarray, lambda_div: float, diversity: np.ndarray, embeddings: np.ndarray, picks: int
+    base: np.ndarray, lambda_div: float, diversity: np.ndarray, embeddings: np.ndarray, picks: int, after_pick=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick `picks` rows maximizing base + λ_div·d, updating d after each pick.
 
     `base` is λ_risk·r + λ_unc·h. Returns the picked indices in order and each pick's d at
     the moment it was picked, so near-duplicates of an earlier pick lose their diversity bonus.
+    `after_pick(i)`, when given, returns the new base after row i was picked (Fisher mode: a
+    pick lowers the information of pairs like it).
     """
     d = diversity.astype(np.float64).copy()
     chosen = np.zeros(len(base), dtype=bool)
@@ -42,4 +44,6 @@ def greedy_farthest_first(
         d_at_pick.append(d[i])
         chosen[i] = True
         d = np.minimum(d, np.clip(1.0 - embeddings @ embeddings[i], 0.0, 1.0))
+        if after_pick is not None:
+            base = after_pick(i)
     return np.array(order, dtype=np.int64), np.array(d_at_pick)

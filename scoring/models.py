@@ -1,13 +1,32 @@
-"""The risk classifier and the Bradley-Terry reward model, trained from resolved items."""
+"""The learned parts of a scoring run: risk classifier, Bradley-Terry reward model, tie model.
+
+All are L2-regularized logistic models (scikit-learn's lbfgs), returned as plain arrays.
+The reward model picks its feature blocks by cross-validation (`train_bradley_terry`), so a
+set whose preference is mostly length keeps a length-only model and a set whose preference
+depends on the prompt's kind uses the interaction blocks.
+"""
 
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-MIN_LABELS = 20  # fewer resolved examples than this: the model is not trained (reason recorded)
+MIN_LABELS = 20  # fewer examples than this: the model is not trained (reason recorded)
+MIN_TIE_CLASS = 10  # the tie model needs this many decided pairs and this many ties
 HELD_OUT_SHARE = 0.2
 KAPPA = 2.0
+RISK_C = 1.0
+TIE_C = 1.0
+# The reward model's candidates: feature blocks and L2 strength; cross-validated log-loss picks one.
+REWARD_CANDIDATES = (
+    (("length", "evidence"), 1.0),
+    (("length", "structure", "evidence"), 1.0),
+    (("length", "evidence", "semantic"), 0.3),
+    (("length", "evidence", "interaction"), 0.3),
+    (("length", "structure", "evidence", "semantic", "interaction"), 0.3),
+)
+CV_FOLDS = 4
+CV_MAX_PAIRS = 2000  # model selection looks at a sample of at most this many pairs
 
 
 @dataclass
@@ -20,14 +39,18 @@ class Linear:
     held_out_accuracy: float | None = None
     skipped: str = ""
     info: dict = field(default_factory=dict)
+    # The L2 penalty the weights were fitted under (1/C), for the Fisher information.
+    penalty: float = 1.0
 
     @property
     def trained(self) -> bool:
         return self.weights is not None
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """P(y = 1); callers decide what an untrained model means."""
-        return sigmoid(X @ self.weights + self.bias)
+    def predict(self, X: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+        """P(y = 1), with a fixed per-row log-odds `offset` if the model was fitted with one;
+        callers decide what an untrained model means."""
+        z = X @ self.weights + self.bias
+        return sigmoid(z if offset is None else z + offset)
 
     def describe(self) -> dict:
         return {
@@ -43,75 +66,176 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
 
 
-def _fit(X, y, *, intercept: bool, C: float = 1.0) -> LogisticRegression:
-    model = LogisticRegression(C=C, fit_intercept=intercept, max_iter=500)
+def _fit(X, y, *, intercept: bool, C: float) -> tuple[np.ndarray, float]:
+    # Newton steps on the Cholesky factor: a few iterations for a few hundred features, where
+    # lbfgs took hundreds on the scaled interaction blocks.
+    model = LogisticRegression(C=C, fit_intercept=intercept, solver="newton-cholesky", max_iter=100)
     model.fit(X, y)
-    return model
+    return model.coef_[0].astype(np.float64), float(model.intercept_[0]) if intercept else 0.0
 
 
-def _held_out(X, y, rng: np.random.Generator, fit, predict) -> float | None:
-    """Accuracy on a random held-out share, with the model fitted on the rest."""
-    n = len(y)
+def _split(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     order = rng.permutation(n)
     n_test = max(1, round(HELD_OUT_SHARE * n))
-    test, train = order[:n_test], order[n_test:]
-    if len(np.unique(y[train])) < 2:
-        return None
-    model = fit(X[train], y[train])
-    return float(np.mean((predict(model, X[test]) >= 0.5) == (y[test] == 1)))
+    return order[:n_test], order[n_test:]
 
 
-def train_risk(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> Linear:
-    """Logistic regression for P(risk event | item text), with held-out accuracy."""
+def fit_with_offset(X: np.ndarray, y: np.ndarray, offset: np.ndarray, C: float) -> tuple[np.ndarray, float]:
+    """L2 logistic regression (intercept unpenalized) on top of a fixed log-odds `offset` per row:
+    the model learns corrections to a prior, and with few examples the corrections stay small.
+    Newton's method with step halving (scikit-learn has no offsets)."""
+    n, d = X.shape
+    Xa = np.hstack([X, np.ones((n, 1))])
+    penalty = np.full(d + 1, 1.0 / C)
+    penalty[-1] = 0.0
+    w = np.zeros(d + 1)
+
+    def loss(w):
+        z = Xa @ w + offset
+        return float(np.sum(np.logaddexp(0, z) - y * z) + 0.5 * np.sum(penalty * w * w))
+
+    current = loss(w)
+    for _ in range(50):
+        p = sigmoid(Xa @ w + offset)
+        grad = Xa.T @ (p - y) + penalty * w
+        hess = (Xa * (p * (1 - p))[:, None]).T @ Xa + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        scale = 1.0
+        while scale > 1e-4:
+            trial = loss(w - scale * step)
+            if trial <= current:
+                break
+            scale /= 2
+        w, previous, current = w - scale * step, current, trial
+        if previous - current < 1e-9 * max(1.0, abs(current)):
+            break
+    return w[:-1], float(w[-1])
+
+
+def train_risk(
+    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, offset: np.ndarray | None = None, held_out: bool = True
+) -> Linear:
+    """Logistic regression for P(risk event | item features) on top of the automated labels'
+    log-odds (`offset`), with held-out accuracy."""
     n, positives = len(y), int(np.sum(y))
     if n < MIN_LABELS:
         return Linear(skipped=f"{n} resolved items, fewer than {MIN_LABELS}", trained_on=n)
     if positives in (0, n):
         return Linear(skipped=f"all {n} resolved items are {'positive' if positives else 'negative'}", trained_on=n)
-
-    def fit(Xs, ys):
-        return _fit(Xs, ys, intercept=True)
-
-    accuracy = _held_out(X, y, rng, fit, lambda m, Xs: m.predict_proba(Xs)[:, 1])
-    model = fit(X, y)
-    return Linear(
-        model.coef_[0].astype(np.float64),
-        float(model.intercept_[0]),
-        trained_on=n,
-        held_out_accuracy=accuracy,
-        info={"positives": positives},
-    )
+    offset = np.zeros(n) if offset is None else offset
+    accuracy = None
+    if held_out:
+        test, train = _split(n, rng)
+        if len(np.unique(y[train])) == 2:
+            w, b = fit_with_offset(X[train], y[train], offset[train], RISK_C)
+            accuracy = float(np.mean((sigmoid(X[test] @ w + b + offset[test]) >= 0.5) == (y[test] == 1)))
+    w, b = fit_with_offset(X, y, offset, RISK_C)
+    return Linear(w, b, trained_on=n, held_out_accuracy=accuracy, info={"positives": positives}, penalty=1 / RISK_C)
 
 
-def train_bradley_terry(diffs: np.ndarray, a_wins: np.ndarray, rng: np.random.Generator) -> Linear:
-    """P(A ≻ B) = σ(w·(φ_A − φ_B)), fitted on decided (non-tie) pairs, mirrored so the model has no side bias."""
+def train_tie(X: np.ndarray, decided: np.ndarray) -> Linear:
+    """P(the pair has a preference, not a tie | symmetric pair features)."""
+    n, n_decided = len(decided), int(np.sum(decided))
+    if min(n_decided, n - n_decided) < MIN_TIE_CLASS:
+        return Linear(
+            skipped=f"{n_decided} decided pairs and {n - n_decided} ties; needs {MIN_TIE_CLASS} of each",
+            trained_on=n,
+            info={"decided_share": n_decided / n if n else None},
+        )
+    w, b = _fit(X, decided.astype(int), intercept=True, C=TIE_C)
+    return Linear(w, b, trained_on=n, info={"decided_share": n_decided / n}, penalty=1 / TIE_C)
+
+
+def _antisymmetric(X: np.ndarray, a_wins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows re-oriented so that both classes appear (alternately): a pair and its mirror image
+    have the same likelihood under an intercept-free antisymmetric model, so this is the
+    mirrored fit at half the rows, and it never leaves one class only."""
+    y = np.arange(len(a_wins)) % 2
+    flip = y != a_wins
+    return np.where(flip[:, None], -X, X), y
+
+
+def _pair_log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def train_bradley_terry(
+    X: np.ndarray,
+    a_wins: np.ndarray,
+    rng: np.random.Generator,
+    blocks: dict[str, np.ndarray] | None = None,
+    *,
+    held_out: bool = True,
+) -> Linear:
+    """P(A ≻ B) = σ(w·x), x antisymmetric pair features, fitted on decided (non-tie) pairs.
+
+    `blocks` names column masks of X; of the candidates in REWARD_CANDIDATES, the simplest whose
+    cross-validated log-loss is within one standard error of the best is fitted (columns outside
+    its blocks get weight 0). Without blocks every column is used.
+    """
     n = len(a_wins)
     if n < MIN_LABELS:
         return Linear(skipped=f"{n} decided pairs, fewer than {MIN_LABELS}", trained_on=n)
-    X = np.vstack([diffs, -diffs])
-    y = np.concatenate([a_wins, 1 - a_wins]).astype(int)
-
-    def fit(Xs, ys):
-        return _fit(Xs, ys, intercept=False)
-
-    def predict(model, Xs):
-        return model.predict_proba(Xs)[:, 1]
-
-    # Hold out pairs, not mirrored rows: both copies of a pair go to the same side.
-    order = rng.permutation(n)
-    n_test = max(1, round(HELD_OUT_SHARE * n))
-    test, train = order[:n_test], order[n_test:]
+    Xo, y = _antisymmetric(X, np.asarray(a_wins, dtype=int))
+    candidates = _candidates(X.shape[1], blocks)
+    chosen, losses = candidates[0], {}
+    if len(candidates) > 1:
+        sample = rng.permutation(n)[:CV_MAX_PAIRS]
+        folds = np.arange(len(sample)) % CV_FOLDS
+        per_pair = {}
+        for name, mask, C in candidates:
+            p = np.zeros(len(sample))
+            for f in range(CV_FOLDS):
+                test, train = sample[folds == f], sample[folds != f]
+                w, _ = _fit(Xo[train][:, mask], y[train], intercept=False, C=C)
+                p[folds == f] = sigmoid(Xo[test][:, mask] @ w)
+            per_pair[name] = _pair_log_loss(p, y[sample])
+            losses[name] = round(float(per_pair[name].mean()), 4)
+        # The one-standard-error rule: the simplest candidate (they are listed simplest first)
+        # whose cross-validated loss is within one standard error of the best one's.
+        best = min(per_pair, key=lambda k: per_pair[k].mean())
+        bar = per_pair[best].mean() + per_pair[best].std() / np.sqrt(len(sample))
+        chosen = next(c for c in candidates if per_pair[c[0]].mean() <= bar)
+    name, mask, C = chosen
     accuracy = None
-    if len(np.unique(a_wins[train])) == 2:
-        model = fit(np.vstack([diffs[train], -diffs[train]]), np.concatenate([a_wins[train], 1 - a_wins[train]]))
-        accuracy = float(np.mean((predict(model, diffs[test]) >= 0.5) == (a_wins[test] == 1)))
-    model = fit(X, y)
-    return Linear(model.coef_[0].astype(np.float64), 0.0, trained_on=n, held_out_accuracy=accuracy)
+    if held_out:
+        test, train = _split(n, rng)
+        w, _ = _fit(Xo[train][:, mask], y[train], intercept=False, C=C)
+        accuracy = float(np.mean((sigmoid(Xo[test][:, mask] @ w) >= 0.5) == (y[test] == 1)))
+    w_sub, _ = _fit(Xo[:, mask], y, intercept=False, C=C)
+    weights = np.zeros(X.shape[1])
+    weights[mask] = w_sub
+    return Linear(
+        weights,
+        0.0,
+        trained_on=n,
+        held_out_accuracy=accuracy,
+        info={"blocks": name, "cv_log_loss": losses},
+        penalty=1 / C,
+    )
 
 
-def noisy_or(prior: np.ndarray, model: np.ndarray) -> np.ndarray:
-    """r = 1 − (1 − prior)(1 − model): either source alone can make an item risky."""
-    return 1.0 - (1.0 - prior) * (1.0 - model)
+def _candidates(width: int, blocks: dict[str, np.ndarray] | None) -> list[tuple[str, np.ndarray, float]]:
+    if not blocks:
+        return [("all", np.ones(width, dtype=bool), 1.0)]
+    out = []
+    for names, C in REWARD_CANDIDATES:
+        if not all(b in blocks for b in names):
+            continue
+        mask = np.zeros(width, dtype=bool)
+        for b in names:
+            mask |= blocks[b]
+        out.append(("+".join(names), mask, C))
+    return out
+
+
+def noisy_or(*terms: np.ndarray) -> np.ndarray:
+    """r = 1 − Π(1 − term): any one source alone can make an item risky."""
+    out = np.ones_like(np.asarray(terms[0], dtype=np.float64))
+    for t in terms:
+        out = out * (1.0 - t)
+    return 1.0 - out
 
 
 def binary_entropy(p: np.ndarray) -> np.ndarray:
@@ -122,7 +246,41 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
     return np.nan_to_num(h, nan=0.0)
 
 
+def posterior_mean(n_a: np.ndarray, n_b: np.ndarray, prior: np.ndarray, kappa: float = KAPPA) -> np.ndarray:
+    """p̂ = (n_A + κ·p) / (n_A + n_B + κ); ties count half to each side."""
+    return (n_a + kappa * prior) / (n_a + n_b + kappa)
+
+
 def posterior_uncertainty(n_a: np.ndarray, n_b: np.ndarray, prior: np.ndarray, kappa: float = KAPPA) -> np.ndarray:
     """h = H(p̂) with p̂ = (n_A + κ·p) / (n_A + n_B + κ); ties count half to each side."""
-    p_hat = (n_a + kappa * prior) / (n_a + n_b + kappa)
-    return binary_entropy(p_hat)
+    return binary_entropy(posterior_mean(n_a, n_b, prior, kappa))
+
+
+# -- information-based uncertainty (D-optimal design for the Bradley-Terry model) ------------
+
+
+def whitener(X_train: np.ndarray, p_train: np.ndarray, penalty: float) -> np.ndarray:
+    """L⁻¹ with L·Lᵀ = A = penalty·I + Σ p(1−p)·x xᵀ over the training pairs (the Bradley-Terry
+    model's Fisher information plus its prior): z = L⁻¹x gives z_i·z_j = x_iᵀ A⁻¹ x_j."""
+    c = p_train * (1.0 - p_train)
+    A = penalty * np.eye(X_train.shape[1]) + (X_train * c[:, None]).T @ X_train
+    return np.linalg.inv(np.linalg.cholesky(A))
+
+
+def information_gain(z: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Bits a vote on the pair tells about the weights: ½·log2(1 + p(1−p)·xᵀA⁻¹x), clipped to [0, 1]."""
+    g = p * (1.0 - p) * np.einsum("ij,ij->i", z, z)
+    return np.clip(0.5 * np.log2(1.0 + g), 0.0, 1.0)
+
+
+def absorb(z: np.ndarray, j: int, p_j: float) -> np.ndarray:
+    """Z after adding pair j to A (Sherman-Morrison in the whitened frame): every z_i loses part
+    of its component along z_j, so the gains of pairs like j fall after j is picked."""
+    zj = z[j].copy()
+    norm2 = float(zj @ zj)
+    if norm2 <= 0:
+        return z
+    c = p_j * (1.0 - p_j)
+    shrink = 1.0 - 1.0 / np.sqrt(1.0 + c * norm2)
+    unit = zj / np.sqrt(norm2)
+    return z - shrink * np.outer(z @ unit, unit)

@@ -1,9 +1,11 @@
 """The utility and the budgeted choice of the active set, with an audit share drawn at random."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from scoring import models
 from scoring.diversity import greedy_farthest_first
 
 # Greedy farthest-first runs on this many picks among the best `CANDIDATE_FACTOR` times as
@@ -25,13 +27,26 @@ def utility(r: np.ndarray, h: np.ndarray, d: np.ndarray, w: Weights) -> np.ndarr
 
 
 @dataclass
+class Fisher:
+    """Fisher mode's parts of h (pipeline.Scores), so that each greedy pick can lower the
+    information gain of the pairs like it: h = 1 − (1 − q·gain(z, p))·h_keep."""
+
+    p: np.ndarray
+    q: np.ndarray
+    h_keep: np.ndarray
+    whiten: Callable[[np.ndarray], np.ndarray]  # item indices -> their whitened pair features z
+
+
+@dataclass
 class Selection:
-    """The active set: `rank` (serving order, −1 = not selected), `audit`, `probability`, final `diversity`."""
+    """The active set: `rank` (serving order, −1 = not selected), `audit`, `probability`, and the
+    final `diversity` and `uncertainty` (a greedy pick's values at the moment it was picked)."""
 
     rank: np.ndarray
     audit: np.ndarray
     probability: np.ndarray
     diversity: np.ndarray
+    uncertainty: np.ndarray
 
     @property
     def selected(self) -> np.ndarray:
@@ -51,6 +66,7 @@ def select_active(
     audit_share: float,
     rng: np.random.Generator,
     greedy_picks: int = GREEDY_PICKS,
+    fisher: Fisher | None = None,
 ) -> Selection:
     """Choose the eligible items whose judgments the budget covers (None = no cap: all of them).
 
@@ -80,12 +96,30 @@ def select_active(
     utility_budget = remaining - audit_budget
 
     greedy_n = min(len(fresh), greedy_picks)
+    if np.isfinite(utility_budget):
+        # No more greedy picks than the budget can pay for (at the cheapest items' cost).
+        greedy_n = min(greedy_n, int(np.searchsorted(np.cumsum(np.sort(cost[fresh])), utility_budget, side="right")))
     candidates = fresh[: max(greedy_n * CANDIDATE_FACTOR, greedy_n)]
-    order, d_at_pick = greedy_farthest_first(
-        base[candidates], weights.diversity, d[candidates], embeddings[candidates], greedy_n
+    h = h.astype(np.float64).copy()
+    after_pick, h_now = None, None
+    if fisher is not None and len(candidates):
+        state = {"z": fisher.whiten(candidates)}
+        p, q = fisher.p[candidates], fisher.q[candidates]
+        h_keep, r_c = fisher.h_keep[candidates], r[candidates]
+        h_now = h[candidates].copy()
+
+        def after_pick(i):
+            state["z"] = models.absorb(state["z"], i, float(p[i]))
+            h_now[:] = 1.0 - (1.0 - q * models.information_gain(state["z"], p)) * h_keep
+            return weights.risk * r_c + weights.uncertainty * h_now
+
+    order, d_at_pick, h_at_pick = _greedy(
+        base[candidates], weights.diversity, d[candidates], embeddings[candidates], greedy_n, after_pick, h_now
     )
     greedy = candidates[order]
     d[greedy] = d_at_pick
+    if h_at_pick is not None:
+        h[greedy] = h_at_pick
     rest = fresh[~np.isin(fresh, greedy)]
     utility_picks = _within_budget(np.concatenate([greedy, rest]), cost, utility_budget)
     probability[serve] = 1.0
@@ -104,7 +138,22 @@ def select_active(
         later.insert(int((j + 1) * len(later) / (len(audit_picks) + 1)), item)
     order_all = np.concatenate([serve, np.array(later, dtype=np.int64)]).astype(np.int64)
     rank[order_all] = np.arange(len(order_all))
-    return Selection(rank, audit, probability, d)
+    return Selection(rank, audit, probability, d, h)
+
+
+def _greedy(base, lambda_div, d, embeddings, picks, after_pick, h_now):
+    """greedy_farthest_first, also noting each pick's h when a Fisher update changes it."""
+    if after_pick is None:
+        order, d_at_pick = greedy_farthest_first(base, lambda_div, d, embeddings, picks)
+        return order, d_at_pick, None
+    h_at_pick = []
+
+    def note(i):
+        h_at_pick.append(float(h_now[i]))
+        return after_pick(i)
+
+    order, d_at_pick = greedy_farthest_first(base, lambda_div, d, embeddings, picks, note)
+    return order, d_at_pick, np.array(h_at_pick)
 
 
 def _within_budget(ordered: np.ndarray, cost: np.ndarray, budget: float) -> np.ndarray:

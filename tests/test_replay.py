@@ -75,17 +75,18 @@ def pool(tmp_path):
 # -- ground truth ---------------------------------------------------------------------------
 
 
-def test_final_answer_lead_wins_then_unanimous_humans():
+def test_ground_truth_is_the_lead_else_a_human_majority():
     two_a = [human("h1", "preference", "a"), human("h2", "preference", "a")]
-    assert replay.final_answer(two_a) == "a"
-    assert replay.final_answer([*two_a, human("lead", "preference", "b", kind="lead")]) == "b"
-    assert replay.final_answer([human("h1", "preference", "a"), human("h2", "preference", "b")]) is None
-    assert replay.final_answer([human("h1", "preference", "a")]) is None  # fewer than k = 2
-    assert replay.final_answer([human("h1", "preference", "a"), human("h1", "preference", "a")]) is None  # one voter
-    assert replay.final_answer([human("m", "preference", "a", kind="model")] * 3) is None
+    assert replay.ground_truth(two_a) == "a"
+    assert replay.ground_truth([*two_a, human("lead", "preference", "b", kind="lead")]) == "b"
+    assert replay.ground_truth([human("h1", "preference", "a"), human("h2", "preference", "b")]) is None
+    assert replay.ground_truth([human("h1", "preference", "a")]) == "a"  # one person's preference data set
+    assert replay.ground_truth([*two_a, human("h3", "preference", "b")]) == "a"  # 2 of 3
+    assert replay.ground_truth([human("h1", "preference", "a"), human("h1", "preference", "b")]) == "b"  # one voter
+    assert replay.ground_truth([human("m", "preference", "a", kind="model")] * 3) is None
     later = {**human("l2", "preference", "a", kind="lead"), "created_at": "2025-02-01T00:00:00Z"}
     earlier = {**human("l1", "preference", "b", kind="lead"), "created_at": "2025-01-01T00:00:00Z"}
-    assert replay.final_answer([later, earlier]) == replay.final_answer([earlier, later]) == "a"
+    assert replay.ground_truth([later, earlier]) == replay.ground_truth([earlier, later]) == "a"
 
 
 def test_pairwise_ground_truth_from_human_and_lead_labels(tmp_path):
@@ -100,14 +101,15 @@ def test_pairwise_ground_truth_from_human_and_lead_labels(tmp_path):
             ],
         ),
         line(2, [human("h1", "preference", "a"), human("h2", "preference", "b")]),  # split: unknown
-        line(3, [human("h1", "preference", "tie"), human("h2", "preference", "tie")]),  # tie: no preference
-        line(4, [human("judge", "preference", "b", kind="model")]),  # people labeled this file: ignored
+        line(3, [human("h1", "preference", "tie"), human("h2", "preference", "tie")]),  # a tie
+        line(4, [human("judge", "preference", "b", kind="model")]),  # people labeled this file: evidence only
     ]
     data = replay.load_pool(write(tmp_path, lines))
-    assert data.pref[:2].tolist() == [1.0, 0.0]
-    assert np.isnan(data.pref[2:]).all()
+    assert data.pair_truth[:2].tolist() == [1.0, 0.0]
+    assert np.isnan(data.pair_truth[2]) and data.pair_truth[3] == 0.5 and np.isnan(data.pair_truth[4])
     assert "final answers" in data.source
-    assert data.counts["known"] == 2
+    assert data.counts["known"] == 2 and data.counts["ties"] == 1
+    assert len(data.block.pair_labels) == 1 and data.annotators == {0: "judge"}
 
 
 def test_the_judge_rule_applies_only_to_a_file_without_people(tmp_path):
@@ -119,16 +121,17 @@ def test_the_judge_rule_applies_only_to_a_file_without_people(tmp_path):
         line(3),
     ]
     data = replay.load_pool(write(tmp_path, lines))
-    assert data.pref[:2].tolist() == [0.0, 1.0]
-    assert np.isnan(data.pref[2:]).all()
+    assert data.pair_truth[:3].tolist() == [0.0, 1.0, 0.5]
+    assert np.isnan(data.pair_truth[3])
     assert judge in data.source
+    assert len(data.block.pair_labels) == 0  # the judge is the truth here, so it is not evidence
     # Asked not to use model labels, or with a second judge (which one would decide?): unknown.
-    assert np.isnan(replay.load_pool(write(tmp_path, lines), judge=None).pref).all()
+    assert np.isnan(replay.load_pool(write(tmp_path, lines), judge=None).pair_truth).all()
     two = [*lines, line(4, [human("other", "preference", "a", kind="model")])]
-    assert np.isnan(replay.load_pool(write(tmp_path, two, "two.jsonl")).pref).all()
+    assert np.isnan(replay.load_pool(write(tmp_path, two, "two.jsonl")).pair_truth).all()
     # One human label anywhere in the file and the judge no longer counts.
     with_person = [*lines, line(5, [human("h1", "preference", "a")])]
-    assert np.isnan(replay.load_pool(write(tmp_path, with_person, "p.jsonl")).pref[:2]).all()
+    assert np.isnan(replay.load_pool(write(tmp_path, with_person, "p.jsonl")).pair_truth[:2]).all()
 
 
 @pytest.mark.parametrize(
@@ -138,7 +141,7 @@ def test_the_judge_rule_applies_only_to_a_file_without_people(tmp_path):
         ("full_refusal", "partial_refusal", ["safe"], 0.0),
         ("full_compliance", "full_refusal", ["unsafe"], 0.0),
         ("partial_refusal", "full_compliance", ["unsafe"], 1.0),
-        ("full_refusal", "full_refusal", ["safe"], math.nan),
+        ("full_refusal", "full_refusal", ["safe"], 0.5),
         ("full_compliance", None, ["safe"], math.nan),
         ("full_compliance", "full_refusal", ["xstest"], math.nan),  # neither safe nor unsafe
     ],
@@ -173,20 +176,41 @@ def test_xstest_style_labels_apply_to_every_item_showing_the_response(tmp_path):
         line(4, [], tags=("unsafe",), prompt_id="other-p", keys=("x", "y")),  # same keys, other prompt
     ]
     data = replay.load_pool(write(tmp_path, lines))
-    assert data.pref[:2].tolist() == [1.0, 0.0]  # safe: the complying response is preferred, on either side
-    assert np.isnan(data.pref[2])  # z has no final answer
-    assert data.pref[3] == 1.0  # unsafe: the refusal is preferred
-    assert np.isnan(data.pref[4])
+    assert data.pair_truth[:2].tolist() == [1.0, 0.0]  # safe: the complying response is preferred, on either side
+    assert np.isnan(data.pair_truth[2])  # z has no final answer
+    assert data.pair_truth[3] == 1.0  # unsafe: the refusal is preferred
+    assert np.isnan(data.pair_truth[4])
     assert data.risk.tolist() == [False, False, False, True, False]
-    assert data.counts == {"pairwise": 0, "judge": 0, "compliance": 3, "known": 3, "risk": 1}
+    assert {k: data.counts[k] for k in ("pairwise", "judge", "compliance", "known", "risk")} == {
+        "pairwise": 0,
+        "judge": 0,
+        "compliance": 3,
+        "known": 3,
+        "risk": 1,
+    }
+    # One target per (prompt, response key): five for safe-p's x, y, z and the two other prompts'.
+    assert data.counts["targets"] == 4  # x, y of safe-p and of unsafe-p have answers; z has none
+    assert len(data.block.slot_labels) == 1  # the model label is evidence, never truth
 
 
 def test_a_risk_option_in_the_final_answers_is_a_risk_positive(tmp_path):
     harm = [human("h1", "harm", "yes", response="a"), human("h2", "harm", "yes", response="a")]
     lines = [line(0, harm), line(1, harm[:1]), line(2, [])]
+    rubric = {
+        "criteria": [
+            {"slug": "preference", "kind": "pairwise"},
+            {
+                "slug": "harm",
+                "kind": "choice",
+                "per_response": True,
+                "options": [{"value": "no"}, {"value": "yes", "risk": True}],
+            },
+        ]
+    }
+    (tmp_path / "rubric.json").write_text(json.dumps(rubric))  # read from beside the pool file
     data = replay.load_pool(write(tmp_path, lines))
-    assert data.risk.tolist() == [True, False, False]
-    assert (data.risk_prior == 0).all()
+    assert data.risk.tolist() == [True, True, False]  # a single human label is that person's answer
+    assert (data.block.risk_prior == 0).all()
 
 
 def test_a_malformed_line_is_reported_with_its_number(tmp_path):
@@ -211,6 +235,7 @@ def test_the_loop_spends_exactly_the_budget_and_curves_are_monotone(pool, policy
     assert curve.found[-1] == pool.risk[curve.picked].sum()
     assert curve.total == pool.risk.sum() - pool.risk[curve.test].sum()
     assert curve.accuracy[0] == 0.5  # untrained
+    assert len(curve.pool_accuracy) == len(curve.spent) and (curve.pool_accuracy <= 1).all()
 
 
 def test_spending_everything_finds_every_risk_positive(pool):
@@ -227,10 +252,26 @@ def test_utility_finds_the_planted_risk_positives_faster_than_random(pool):
         assert (utility.found[1:] > random.found[1:]).all()
 
 
-def test_without_a_prior_the_first_batch_has_no_risk_signal(tmp_path):
+def test_without_a_prior_or_automated_labels_the_first_batch_has_no_risk_signal(tmp_path):
     data = replay.load_pool(write(tmp_path, synthetic_lines(prior=False)))
     curve = replay.replay(data, "utility", 20, 20, 0.0, np.random.default_rng(0))
     assert curve.found[1] < 10  # 20 picks among 400 items with 20 positives: no longer led to them
+
+
+def test_an_automated_risk_label_leads_the_first_batch_to_risk(tmp_path):
+    lines = synthetic_lines(prior=False)
+    for obj in lines[:20]:  # a guardrail flags the risky items' complying response (and a few others)
+        obj["labels"].append(human("guard", "compliance", "full_compliance", response="a", kind="model"))
+    for obj in lines[20:]:
+        obj["labels"].append(human("guard", "compliance", "full_refusal", response="a", kind="model"))
+    for obj in lines[20:25]:
+        obj["labels"][-1]["value"] = "full_compliance"
+    for obj in lines[20:]:  # people's answers for the rest, so the criterion has both values
+        obj["labels"] += [human(h, "compliance", "full_refusal", response="a") for h in ("h1", "h2")]
+    data = replay.load_pool(write(tmp_path, lines))
+    curve = replay.replay(data, "utility", 20, 20, 0.0, np.random.default_rng(0))
+    random = replay.replay(data, "random", 20, 20, 0.0, np.random.default_rng(0))
+    assert curve.found[1] >= 12 > random.found[1]
 
 
 def test_ties_fall_at_random_not_on_the_first_lines(tmp_path):
@@ -254,6 +295,7 @@ def test_the_same_seed_gives_the_same_replay(pool, policy):
     two = replay.replay(pool, policy, 60, 30, 0.2, np.random.default_rng(5))
     assert np.array_equal(one.picked, two.picked)
     assert np.array_equal(one.accuracy, two.accuracy)
+    assert np.array_equal(one.pool_accuracy, two.pool_accuracy)
     assert np.array_equal(one.found, two.found)
     other = replay.replay(pool, policy, 60, 30, 0.2, np.random.default_rng(6))
     assert not np.array_equal(one.picked, other.picked)
@@ -261,7 +303,7 @@ def test_the_same_seed_gives_the_same_replay(pool, policy):
 
 def test_every_policy_faces_the_same_held_out_split_for_a_seed(pool):
     tests = [set(replay.replay(pool, p, 50, 50, 0.0, np.random.default_rng(3)).test.tolist()) for p in replay.POLICIES]
-    assert tests[0] == tests[1] == tests[2]
+    assert all(t == tests[0] for t in tests)
 
 
 def test_a_set_without_risk_positives_reports_zero_of_zero(tmp_path):
@@ -292,13 +334,18 @@ def test_the_command_prints_one_row_per_batch_for_each_policy(tmp_path):
     call_command("replay", str(path), "--budget", "60", "--batch", "20", "--seeds", "2", stdout=out)
     text = out.getvalue()
     assert "120 items" in text and "10 risk positives" in text
+    for title in ("Pool-answer accuracy", "Reward-model accuracy", "Risk positives found"):
+        assert title in text
+    assert "Benign refusal" not in text  # the set has no compliance criterion with safe prompts
     rows = table_rows(text)
-    assert [r[0] for r in rows] == ["0", "20", "40", "60"]
-    assert all(len(r) == 7 for r in rows)  # labels, 3 accuracies, 3 risk counts
-    assert rows[0][1] == "0.500 ± 0.000"
+    n_policies = len(replay.POLICIES)
+    assert len(rows) == 3 * 4 and all(len(r) == 1 + n_policies for r in rows)  # 3 tables × 4 points
+    assert [r[0] for r in rows[:4]] == ["0", "20", "40", "60"]
+    assert sum(ln.startswith("targets, ") for ln in text.splitlines()) == n_policies - 1  # each against random
+    assert "risk found" in text and ("met " in text or "MISS" in text)
     single = StringIO()
     call_command("replay", str(path), "--budget", "40", "--policy", "random", "--seeds", "1", stdout=single)
-    assert [(r[0], len(r)) for r in table_rows(single.getvalue())] == [("0", 3), ("40", 3)]  # default batch 50
+    assert [(r[0], len(r)) for r in table_rows(single.getvalue())][:2] == [("0", 2), ("40", 2)]  # default batch 50
 
 
 def test_the_command_refuses_a_missing_file_and_bad_options(tmp_path):
@@ -319,15 +366,106 @@ def test_the_command_draws_a_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+# -- pool answers and the benign refusal estimate -------------------------------------------
+
+
+def refusal_lines(n=40, seed=0):
+    """Safe prompts whose responses two people labeled; an automated labeler is wrong on a quarter."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        values = rng.choice(["full_compliance", "full_refusal"], size=2)
+        labels = []
+        for key, value in zip("ab", values, strict=True):
+            labels += [human(h, "compliance", str(value), response=key) for h in ("h1", "h2")]
+            wrong = "full_refusal" if value == "full_compliance" else "full_compliance"
+            labels.append(human("auto", "compliance", wrong if i % 4 == 0 else str(value), response=key, kind="model"))
+        out.append(line(i, labels, tags=("safe",)))
+    return out
+
+
+def test_pool_answers_start_at_the_automated_labels_and_end_at_the_truth(tmp_path):
+    data = replay.load_pool(write(tmp_path, refusal_lines()))
+    assert data.answer_criteria == [1] and not data.pair_answers
+    curve = replay.replay(data, "random", 1000, 10, 0.0, np.random.default_rng(0), test_share=0.0)
+    assert curve.pool_accuracy[0] == pytest.approx(0.75)  # the automated labeler alone: 3 of 4 right
+    assert curve.pool_accuracy[-1] == 1.0  # everything labeled by people
+    assert (np.diff(curve.pool_accuracy) >= -1e-9).all()
+    assert curve.by_criterion["compliance"][-1] == 1.0
+    # Benign refusal rate per model (m-a, m-b): at first the automated rates, at the end the true ones.
+    truth = {}
+    for obj in refusal_lines():
+        for key in "ab":
+            value = next(lab["value"] for lab in obj["labels"] if lab.get("response") == key)
+            truth.setdefault(f"m-{key}", []).append(value == "full_refusal")
+    assert set(curve.refusal_by_model) == set(truth)
+    assert curve.refusal_error[-1] == 0.0 and curve.refusal_error[0] > 0
+
+
+def test_utility_fixes_pool_answers_faster_where_automated_labelers_disagree(tmp_path):
+    lines = refusal_lines(n=200, seed=1)
+    for i, obj in enumerate(lines):  # a second automated labeler, wrong on another quarter
+        for key in "ab":
+            value = next(lab["value"] for lab in obj["labels"] if lab.get("response") == key)
+            wrong = "full_refusal" if value == "full_compliance" else "full_compliance"
+            obj["labels"].append(
+                human("auto2", "compliance", wrong if i % 4 == 1 else value, response=key, kind="model")
+            )
+    data = replay.load_pool(write(tmp_path, lines))
+    u = replay.replay_seeds(data, "uncertainty", 60, 20, 0.0, seeds=2)
+    r = replay.replay_seeds(data, "random", 60, 20, 0.0, seeds=2)
+    assert (u.pool_mean[1:] > r.pool_mean[1:]).all()
+
+
+def test_verdicts_are_computed_from_the_curves():
+    spent = np.array([0, 50, 100, 150, 200])
+
+    def summary(policy, pool, acc, found, total=10.0):
+        z = np.zeros(5)
+        return replay.Summary(policy, spent, np.array(acc), z, np.array(pool), z, z, z, np.array(found), z, total, 1)
+
+    random = summary("random", [0.5, 0.6, 0.7, 0.8, 0.9], [0.5, 0.6, 0.7, 0.75, 0.8], [0, 1, 2, 3, 4])
+    good = summary("utility", [0.5, 0.7, 0.9, 0.95, 0.97], [0.5, 0.7, 0.8, 0.8, 0.82], [0, 3, 5, 6, 7])
+    verdicts = {v.name.split(":")[0] + v.name.split(":")[1][:12]: v for v in replay.verdicts(good, random)}
+    assert all(v.passed for v in verdicts.values()), [v.detail for v in verdicts.values()]
+    bad = summary("utility", [0.5, 0.55, 0.72, 0.85, 0.88], [0.5, 0.5, 0.75, 0.8, 0.8], [0, 1, 2, 5, 6])
+    failed = [v for v in replay.verdicts(bad, random) if not v.passed]
+    assert {v.name.split(":")[0] for v in failed} == {"pool answers", "risk found", "reward model"}
+    none = summary("utility", [0.5] * 5, [0.5] * 5, [0] * 5, total=0.0)
+    assert any(v.passed is None for v in replay.verdicts(none, summary("random", [0.5] * 5, [0.5] * 5, [0] * 5, 0.0)))
+
+
 @pytest.mark.slow
 def test_the_command_replays_xstest():
     path = shared_data("xstest", "pool.jsonl")
     out = StringIO()
     call_command("replay", str(path), "--budget", "100", "--batch", "50", "--seeds", "1", stdout=out)
     text = out.getvalue()
-    assert "1350 items" in text
+    assert "1350 items" in text and "xstest:gpt4_classifier" in text
+    assert "Benign refusal estimate" in text
     rows = table_rows(text)
-    assert [r[0] for r in rows] == ["0", "50", "100"]
-    for policy_found in rows[-1][4:]:
+    assert [r[0] for r in rows[:3]] == ["0", "50", "100"]
+    found_rows = rows[-3:]
+    for policy_found in found_rows[-1][1:]:
         found, total = (float(x) for x in policy_found.split(" / "))
         assert 0 <= found <= total
+
+
+@pytest.mark.slow
+def test_on_xstest_automated_labels_lead_utility_to_risk_and_to_the_pool_errors():
+    data = replay.load_pool(shared_data("xstest", "pool.jsonl"))
+    assert data.counts["risk"] == 137 and len(data.annotators) == 2
+    u = replay.replay_seeds(data, "utility", 200, 50, 0.0, seeds=2)
+    r = replay.replay_seeds(data, "random", 200, 50, 0.0, seeds=2)
+    # The first batch already: the guardrails' "full compliance" on unsafe prompts points at harm.
+    assert u.found_mean[1] >= 2 * r.found_mean[1]
+    assert u.pool_mean[-1] > r.pool_mean[-1]
+
+
+@pytest.mark.slow
+def test_on_alpacaeval_the_judge_is_the_truth_and_the_reward_model_fills_in():
+    data = replay.load_pool(shared_data("alpacaeval", "pool.jsonl"))
+    assert "judge" in data.source and len(data.block.pair_labels) == 0 and data.pair_answers
+    curve = replay.replay(data, "utility", 100, 50, 0.0, np.random.default_rng(0))
+    assert curve.accuracy[-1] > 0.65  # length alone says ~0.74 of the judge's preferences
+    assert curve.pool_accuracy[-1] > curve.pool_accuracy[0]

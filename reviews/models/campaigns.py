@@ -142,7 +142,12 @@ class CampaignSettings(AppendOnlyModel):
         "tau_conf",
         "sla_hours",
         "rescore_every",
+        "uncertainty_mode",
     )
+
+    class Uncertainty(models.TextChoices):
+        ENTROPY = "entropy", "Entropy of the preference (and of the automated labels' answers)"
+        FISHER = "fisher", "Information gain for the reward model (D-optimal, greedy within a batch)"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="settings_versions")
     number = models.PositiveIntegerField()
@@ -160,6 +165,8 @@ class CampaignSettings(AppendOnlyModel):
     tau_conf = models.FloatField(default=2.0, help_text="on the 1-5 confidence scale")
     sla_hours = models.FloatField(default=24.0)
     rescore_every = models.PositiveIntegerField(default=50)
+    # How a pair's part of h is measured (README "Scoring"); the automated labels count either way.
+    uncertainty_mode = models.CharField(max_length=16, choices=Uncertainty.choices, default=Uncertainty.ENTROPY)
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
