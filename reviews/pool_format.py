@@ -1,12 +1,10 @@
 """Validation of one pool-import line (FORMATS.md section 1): pure, no database access."""
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import orjson
-
 from reviews.rubric import TIE, RubricDefinition
+from scoring.poolfile import canonical_json, prompt_text, sha256_hex
 
 TOP_LEVEL_KEYS = {
     "external_id",
@@ -70,22 +68,6 @@ class LineIn:
     content_hash: str = ""
     # Known answers of a gold item ({"criterion", "response"?, "value"} each); None: not gold.
     gold: list[dict] | None = None
-
-
-def canonical_json(value) -> bytes:
-    """Compact JSON with sorted keys: equal content gives equal bytes, whatever the key order."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def sha256_hex(data: str | bytes) -> str:
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
-
-
-def prompt_text(prompt) -> str:
-    """A prompt flattened to text: a chat transcript becomes 'role: content' paragraphs."""
-    if isinstance(prompt, str):
-        return prompt
-    return "\n\n".join(f"{turn['role']}: {turn['content']}" for turn in prompt)
 
 
 def _nonempty_str(value) -> bool:

@@ -148,7 +148,7 @@ SETTINGS_HELP = {
     "sla_hours": "Hours within which an escalation should be adjudicated.",
     "rescore_every": "Rescore after this many new judgments (N ≥ 1).",
     "uncertainty_mode": "How h measures a pair: the entropy of its preference, or the information a vote "
-    "would give the reward model.",
+    "would give the reward model (D-optimal, greedy within a batch). Automated labels count in both.",
 }
 
 
@@ -200,9 +200,9 @@ class SettingsForm(forms.Form):
     sla_hours = _float("Escalation SLA (hours)", 0)
     rescore_every = _int("Rescore after N judgments", 1)
     uncertainty_mode = forms.ChoiceField(
-        label="Uncertainty",
+        label="Uncertainty mode",
         choices=CampaignSettings.Uncertainty.choices,
-        error_messages={"invalid_choice": "Uncertainty: choose entropy or fisher."},
+        error_messages={"invalid_choice": "Uncertainty mode: choose entropy or fisher."},
     )
     note = forms.CharField(
         label="Note", required=False, max_length=2000, help_text="Why this change (kept in the history)."

@@ -72,9 +72,17 @@ def _text(rng: random.Random, n_words: int) -> str:
     return " ".join(rng.choices(WORDS, k=n_words))
 
 
-def synthetic_lines(n_items: int, *, seed: int = 0, items_per_prompt: int = 3, labeled_share: float = 0.3):
-    """Yield n_items pool lines (dicts): each prompt shows pairs of its responses, some labeled."""
+def synthetic_lines(
+    n_items: int, *, seed: int = 0, items_per_prompt: int = 3, labeled_share: float = 0.3, guardrail_share: float = 0.0
+):
+    """Yield n_items pool lines (dicts): each prompt shows pairs of its responses, some labeled.
+
+    `guardrail_share` of the items also carry an automated compliance label per response (a
+    guardrail with a confidence, wrong one time in ten), drawn from their own generator so the
+    rest of the pool is the same whatever the share.
+    """
     rng = random.Random(seed)
+    guard_rng = random.Random(seed + 1)
     pairs = [(0, 1), (2, 3), (1, 4), (0, 3), (2, 4)][:items_per_prompt]
     produced, prompt_no = 0, 0
     while produced < n_items:
@@ -126,6 +134,20 @@ def synthetic_lines(n_items: int, *, seed: int = 0, items_per_prompt: int = 3, l
                     }
                 )
                 line["labels"] = labels
+            if guardrail_share and guard_rng.random() < guardrail_share:
+                truth = "full_refusal" if tag == "unsafe" else "full_compliance"
+                wrong = "harmful" if tag == "unsafe" else "full_refusal"
+                line.setdefault("labels", []).extend(
+                    {
+                        "annotator": "syn:guard",
+                        "kind": "model",
+                        "criterion": "compliance",
+                        "response": key,
+                        "value": truth if guard_rng.random() < 0.9 else wrong,
+                        "confidence": round(guard_rng.random(), 3),
+                    }
+                    for key in (ma, mb)
+                )
             if line["risk_prior"] is None:
                 del line["risk_prior"]
             yield line

@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from reviews.models import ScoringRun
 from scoring import features, pipeline
-from scoring.jobs import Rescorer, Status, _Arrays, _enqueue, _queued_run
+from scoring.jobs import Status, enqueue, queued_run
+from scoring.rescorer import Rescorer, ScoreArrays
 
 KEY_TTL_SECONDS = 24 * 3600
 
@@ -73,9 +74,9 @@ def _after(run: ScoringRun) -> None:
     keys = list(_redis().scan_iter(_key(run.id, "*")))
     if keys:
         _redis().delete(*keys)
-    following = _queued_run(run.campaign)
+    following = queued_run(run.campaign)
     if following is not None:
-        _enqueue(following)
+        enqueue(following)
 
 
 def _ranges(sql: str, params: list, size: int) -> list[tuple[int, int | None]]:
@@ -98,7 +99,7 @@ def start(run: ScoringRun) -> str:
     """Called by `run_rescore` once the run is claimed: fan the text hashing out, then train."""
     rescorer = _rescorer(run)
     rescorer.record_settings()
-    rescorer._beat("features")
+    rescorer.beat("features")
     size = settings.SCORING_SPLIT_CHUNK_ITEMS
     jobs = []
     for name, sql in (
@@ -119,8 +120,8 @@ def start(run: ScoringRun) -> str:
 def features_job(run_id: int, table: str, lo: int, hi: int | None) -> str:
     def body(run):
         rescorer = _rescorer(run)
-        rescorer._compute_missing_features(only=table, lo=lo, hi=hi)
-        rescorer._beat()
+        rescorer.compute_missing_features(only=table, lo=lo, hi=hi)
+        rescorer.beat()
         return f"run {run_id}: features of {table} ids [{lo}, {hi})"
 
     return _guarded(run_id, body)
@@ -131,8 +132,8 @@ def train_job(run_id: int) -> str:
         rescorer = _rescorer(run)
         started = float(_redis().get(_key(run_id, "stamp:features")) or time.time())
         rescorer.timings["features"] = round(time.time() - started, 3)
-        trained = rescorer._phase("train", rescorer._train)
-        rescorer._beat("score")
+        trained = rescorer.phase("train", rescorer.train)
+        rescorer.beat("score")
         _redis().set(_key(run_id, "models"), trained.to_bytes(), ex=KEY_TTL_SECONDS)
         _redis().set(
             _key(run_id, "timings"), json.dumps({**rescorer.timings, "_score_started": time.time()}), ex=KEY_TTL_SECONDS
@@ -152,7 +153,7 @@ def train_job(run_id: int) -> str:
 def score_job(run_id: int, index: int, lo: int, hi: int | None) -> str:
     def body(run):
         rescorer = _rescorer(run)
-        arrays = rescorer._score_items(_load_models(run_id), lo=lo, hi=hi)
+        arrays = rescorer.score_items(_load_models(run_id), lo=lo, hi=hi)
         pipe = _redis().pipeline()
         pipe.set(_key(run_id, f"chunk:{index}"), arrays.to_bytes(), ex=KEY_TTL_SECONDS)
         pipe.hset(_key(run_id, "compute"), str(index), rescorer.compute_seconds)
@@ -176,7 +177,7 @@ def finish_job(run_id: int, chunks: int) -> str:
             raise RuntimeError(f"score chunks {missing} of run {run_id} are missing (expired or lost)")
         compute = _redis().hgetall(_key(run_id, "compute"))
         rescorer.compute_seconds = sum(float(v) for v in compute.values())
-        arrays = _Arrays.join(blobs)
+        arrays = ScoreArrays.join(blobs)
         rescorer.finish(arrays, _load_models(run_id))
         _after(run)
         return f"run {run_id} succeeded over {chunks} score chunks"

@@ -1,6 +1,6 @@
 """The scoring pipeline, pure numpy: from per-item arrays to r, h, d and their inputs.
 
-The scoring job (`scoring/jobs.py`, chunk by chunk from the database) and the offline replay
+The scoring run (`scoring/rescorer.py`, chunk by chunk from the database) and the offline replay
 (`scoring/replay.py`, from a pool file) both call these functions, so what the replay measures
 is what a run does. The steps:
 
@@ -24,9 +24,9 @@ from scoring import evidence, features, models
 BASIS_DIM = 32  # PCA components of the texts' semantic vectors
 INTERACTION_DIM = 16  # of which the first this many interact with the tags
 MAX_TAGS = 8  # most frequent tags (not carried by every item) that become features
-TAG_WEIGHT = 1.0
+TAG_WEIGHT = 1.0  # the tags' share of the diversity embedding, against the text's unit vector
 EMBEDDING_DIM = features.SEMANTIC + MAX_TAGS  # the diversity embedding: text, then tags
-RISK_OFFSET_CLIP = 0.02  # the tags' share of the diversity embedding, against the text's unit vector
+RISK_OFFSET_CLIP = 0.02  # the automated risk log-odds are clipped to logit(0.02)..logit(0.98)
 BASIS_SAMPLE = 5000  # items the basis is fitted on
 UNCERTAINTY_MODES = ("entropy", "fisher")
 PAIR = 0  # evidence criterion index of the pairwise criterion (values: 0 = A preferred, 1 = B)
@@ -282,14 +282,19 @@ class Trained:
         """z with z_i·z_j = x_iᵀ A⁻¹ x_j (models.information_gain, models.absorb)."""
         return pair_x[:, self.fisher_columns] @ self.whitener.T
 
-    def describe(self) -> dict:
+    def describe(self, labelers: dict | None = None, criteria: list[str] | None = None) -> dict:
+        """What the run recorded; `labelers` names the sources, `criteria` the evidence criteria (by index)."""
+        checked = self.confusions.describe(labelers)
+        if criteria is not None:
+            for row in checked:
+                row["criterion"] = criteria[row["criterion"]]
         return {
             "risk": self.risk.describe(),
             "reward": self.reward.describe(),
             "tie": self.tie.describe(),
             "uncertainty": self.uncertainty,
             "tags": self.basis.tags,
-            "automated_labelers": self.confusions.describe(),
+            "automated_labelers": checked,
         }
 
     def to_bytes(self) -> bytes:

@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from reviews.pool_format import canonical_json, prompt_text, sha256_hex
-from scoring import diversity, evidence, features, pipeline, selection
+from scoring import evidence, features, pipeline, selection
+from scoring.poolfile import canonical_json, prompt_text, sha256_hex
 
 AUTO = "auto"
 TIE = "tie"
@@ -501,8 +501,6 @@ def _pick(policy, k, data, eligible, labeled, trained, feats, scores, audit_shar
         return rng.choice(pool, size=k, replace=False)
     weights, _ = POLICY_SETTINGS[policy]
     n = len(data)
-    refs = diversity.representatives(scores.embedding[labeled], MAX_REPRESENTATIVES, rng)
-    d = diversity.min_cosine_distance(scores.embedding, refs)
     # select_active breaks ties by position; shuffle so that ties (e.g. h = 1 everywhere
     # before the reward model trains) fall at random rather than on the file's first lines.
     perm = rng.permutation(n)
@@ -514,11 +512,11 @@ def _pick(policy, k, data, eligible, labeled, trained, feats, scores, audit_shar
             scores.h_keep[perm],
             lambda idx: trained.whiten(feats.pair_x[perm[idx]]),
         )
-    chosen = selection.select_active(
+    chosen = selection.choose(
         scores.r[perm],
         scores.h[perm],
-        d[perm],
         scores.embedding[perm],
+        labeled[perm],
         eligible[perm],
         k,  # one label per item in the replay: a budget of k judgments picks k items
         np.ones(n),
@@ -526,6 +524,7 @@ def _pick(policy, k, data, eligible, labeled, trained, feats, scores, audit_shar
         weights,
         audit_share,
         rng,
+        MAX_REPRESENTATIVES,
         fisher=fisher,
     )
     return perm[chosen.selected]
@@ -702,8 +701,12 @@ def verdicts(policy: Summary, random: Summary) -> list[Verdict]:
         Verdict(
             "pool answers: random's final accuracy with ≤ 60% of the labels",
             need_u <= 0.6 * budget,
-            f"random {final:.3f} at {budget:.0f} labels; {policy.policy} reaches it at {need_u:.0f} "
-            f"({need_u / budget:.0%} of the budget)",
+            f"random {final:.3f} at {budget:.0f} labels; {policy.policy} "
+            + (
+                f"reaches it at {need_u:.0f} ({need_u / budget:.0%} of the budget)"
+                if math.isfinite(need_u)
+                else f"does not reach it within the budget ({policy.pool_mean[-1]:.3f})"
+            ),
         )
     )
     out.append(
@@ -751,7 +754,8 @@ def verdicts(policy: Summary, random: Summary) -> list[Verdict]:
         Verdict(
             "reward model: random's final accuracy with ≤ 70% of random's labels",
             need_u <= 0.7 * need_r,
-            f"random reaches {final:.3f} at {need_r:.0f} labels, {policy.policy} at {need_u:.0f}"
+            f"random reaches {final:.3f} at {need_r:.0f} labels, {policy.policy} "
+            + (f"at {need_u:.0f}" if math.isfinite(need_u) else "not within the budget")
             + (f" ({need_u / need_r:.0%})" if need_r and math.isfinite(need_u) else ""),
         )
     )

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scoring import models
+from scoring import diversity, models
 from scoring.diversity import greedy_farthest_first
 
 # Greedy farthest-first runs on this many picks among the best `CANDIDATE_FACTOR` times as
@@ -162,3 +162,27 @@ def _within_budget(ordered: np.ndarray, cost: np.ndarray, budget: float) -> np.n
         return ordered[:0].astype(np.int64)
     fits = np.cumsum(cost[ordered]) <= budget
     return ordered[: int(np.argmin(fits)) if not fits.all() else len(ordered)].astype(np.int64)
+
+
+def choose(
+    r: np.ndarray,
+    h: np.ndarray,
+    embeddings: np.ndarray,
+    labeled: np.ndarray,
+    eligible: np.ndarray,
+    budget: float | None,
+    cost: np.ndarray,
+    in_progress: np.ndarray,
+    weights: Weights,
+    audit_share: float,
+    rng: np.random.Generator,
+    max_representatives: int,
+    fisher: Fisher | None = None,
+) -> Selection:
+    """The whole choice a run (and the replay) makes: d against a bounded sample of the labeled
+    items' embeddings, then `select_active`. The scoring job and the offline replay both call it."""
+    refs = diversity.representatives(embeddings[labeled], max_representatives, rng)
+    d = diversity.min_cosine_distance(embeddings, refs) if len(embeddings) else np.zeros(0)
+    return select_active(
+        r, h, d, embeddings, eligible, budget, cost, in_progress, weights, audit_share, rng, fisher=fisher
+    )

@@ -110,8 +110,10 @@ def test_an_admin_fixes_a_refused_setting_and_marks_a_gold_item(page, live_serve
     page.screenshot(path=artifacts / "settings-refused.png", full_page=True)
     page.get_by_label("Audit share ε").fill("0.2")
     page.get_by_label("Total budget").fill("1000")
+    page.get_by_label("Uncertainty mode").select_option("fisher")
     page.get_by_role("button", name="Save as a new version").click()
     expect(page.get_by_text("Saved as settings version 2.")).to_be_visible()
+    assert campaign.settings_versions.order_by("-number").first().uncertainty_mode == "fisher"
     expect(page.locator("#history")).to_contain_text("bigger audit")
     page.screenshot(path=artifacts / "settings-saved.png", full_page=True)
 

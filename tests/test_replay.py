@@ -2,6 +2,8 @@
 
 import json
 import math
+import subprocess
+import sys
 from io import StringIO
 
 import numpy as np
@@ -431,6 +433,7 @@ def test_verdicts_are_computed_from_the_curves():
     bad = summary("utility", [0.5, 0.55, 0.72, 0.85, 0.88], [0.5, 0.5, 0.75, 0.8, 0.8], [0, 1, 2, 5, 6])
     failed = [v for v in replay.verdicts(bad, random) if not v.passed]
     assert {v.name.split(":")[0] for v in failed} == {"pool answers", "risk found", "reward model"}
+    assert "does not reach it within the budget (0.880)" in failed[0].detail
     none = summary("utility", [0.5] * 5, [0.5] * 5, [0] * 5, total=0.0)
     assert any(v.passed is None for v in replay.verdicts(none, summary("random", [0.5] * 5, [0.5] * 5, [0] * 5, 0.0)))
 
@@ -469,3 +472,16 @@ def test_on_alpacaeval_the_judge_is_the_truth_and_the_reward_model_fills_in():
     curve = replay.replay(data, "utility", 100, 50, 0.0, np.random.default_rng(0))
     assert curve.accuracy[-1] > 0.65  # length alone says ~0.74 of the judge's preferences
     assert curve.pool_accuracy[-1] > curve.pool_accuracy[0]
+
+
+def test_the_numeric_core_and_the_replay_import_nothing_from_the_app():
+    # scoring/ below the job layer is pure: importing it must not pull in Django or reviews/.
+    script = (
+        "import sys\n"
+        "from scoring import diversity, evidence, features, models, pipeline, poolfile, replay, selection\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('django', 'reviews'))\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=".", check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

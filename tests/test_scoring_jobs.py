@@ -154,7 +154,7 @@ def test_a_run_sent_while_another_was_running_is_sent_again_when_that_one_ends(r
     assert waiting.run.status == Status.QUEUED
     # When the running run ends, the waiting one is sent again (its ended job does not block it) and runs.
     ScoringRun.objects.filter(pk=running.pk).update(status=Status.SUCCEEDED, finished_at=timezone.now())
-    assert jobs._enqueue(waiting.run).outcome == "queued"
+    assert jobs.enqueue(waiting.run).outcome == "queued"
     result = manage_run("rqworker", "--burst", "default", env=process_env(redis_url))
     assert result.returncode == 0, result.stdout + result.stderr
     waiting.run.refresh_from_db()
@@ -286,3 +286,99 @@ def test_risk_labels_come_from_risk_options_once_their_criteria_are_decided():
     run = jobs._claim(campaign, trigger="test")
     examples = jobs.Rescorer(run)._risk_examples()
     assert examples == {ids["harmful"]: 1, ids["fine"]: 0}
+
+
+def _model_label(who, criterion, value, response=None, confidence=None):
+    label = {"annotator": who, "kind": "model", "criterion": criterion, "value": value}
+    if response:
+        label["response"] = response
+    if confidence is not None:
+        label["confidence"] = confidence
+    return label
+
+
+def _scores_by_item(run) -> dict:
+    return {s.item.external_id: s for s in ItemScore.objects.filter(run=run).select_related("item")}
+
+
+@pytest.mark.django_db
+def test_a_guardrail_flag_raises_risk_before_any_model_is_trained():
+    campaign = create_campaign("guarded", "Guarded", BENCH_RUBRIC)
+    flagged = [_model_label("guard", "compliance", "harmful", "a", 0.9)]
+    cleared = [_model_label("guard", "compliance", "full_compliance", "a", 0.9)]
+    import_pool(
+        campaign,
+        jsonl(pool_line("flagged", labels=flagged), pool_line("cleared", labels=cleared), pool_line("silent")),
+    )
+    run = rescore_now(campaign)
+    assert not run.model_versions["risk"]["trained"]  # three items: no risk model
+    scores = _scores_by_item(run)
+    # No risk_prior anywhere: the automated label is the only risk signal.
+    assert scores["flagged"].risk > 0.5
+    assert scores["cleared"].risk < 0.2
+    assert scores["silent"].risk == 0.0
+
+
+@pytest.mark.django_db
+def test_automated_labels_that_disagree_raise_uncertainty():
+    campaign = create_campaign("judged", "Judged", BENCH_RUBRIC)
+
+    def two(first, second):
+        return [
+            _model_label("judge-1", "compliance", first, "a", 0.9),
+            _model_label("judge-2", "compliance", second, "a", 0.9),
+        ]
+
+    import_pool(
+        campaign,
+        jsonl(
+            pool_line("agree", labels=two("full_refusal", "full_refusal")),
+            pool_line("disagree", labels=two("full_refusal", "full_compliance")),
+            pool_line("unsure", labels=[_model_label("judge-1", "compliance", "full_refusal", "a", 0.1)]),
+        ),
+    )
+    run = rescore_now(campaign)
+    scores = _scores_by_item(run)
+    assert scores["disagree"].uncertainty > scores["agree"].uncertainty
+    # One low-confidence label tells less than two confident ones that agree.
+    assert scores["unsure"].uncertainty > scores["agree"].uncertainty
+
+
+@pytest.mark.django_db
+def test_the_fisher_setting_is_used_and_recorded():
+    campaign = make_campaign(300)
+    campaign.update_settings(budget_total=40, uncertainty_mode="fisher", note="information gain")
+    run = rescore_now(campaign)
+    assert run.status == Status.SUCCEEDED
+    assert run.settings_version.uncertainty_mode == "fisher"
+    assert run.model_versions["uncertainty"] == "fisher"
+    h = np.array(ItemScore.objects.filter(run=run, item__resolved=False).values_list("uncertainty", flat=True))
+    assert h.min() >= 0.0 and h.max() <= 1.0 and h.std() > 0  # the gain differs from pair to pair
+    campaign.update_settings(uncertainty_mode="entropy", note="back")
+    entropy_run = rescore_now(campaign)
+    assert entropy_run.model_versions["uncertainty"] == "entropy"
+
+
+@pytest.mark.django_db
+def test_a_run_records_each_automated_labelers_measured_accuracy():
+    campaign = create_campaign("guarded-pool", "Guarded pool", BENCH_RUBRIC)
+    import_pool(campaign, jsonl(*synthetic_lines(300, seed=3, labeled_share=0.5, guardrail_share=1.0)))
+    run = rescore_now(campaign)
+    recorded = {(row["source"], row["criterion"]): row for row in run.model_versions["automated_labelers"]}
+    guard = recorded[("syn:guard", "compliance")]
+    # The synthetic guardrail is right nine times in ten; people decided about half the items.
+    assert guard["checked"] > 200
+    assert 0.8 <= guard["accuracy"] <= 0.97
+    assert ("syn:judge", "preference") in recorded
+
+
+@pytest.mark.django_db
+def test_the_campaign_page_shows_the_automated_labelers_of_the_run_in_force(client, admin):
+    campaign = create_campaign("guarded-page", "Guarded page", BENCH_RUBRIC)
+    import_pool(campaign, jsonl(*synthetic_lines(120, seed=3, labeled_share=0.5, guardrail_share=1.0)))
+    run = rescore_now(campaign)
+    client.force_login(admin)
+    page = client.get(reverse("reviews:campaign", args=[campaign.slug])).content.decode()
+    table = page[page.index('id="automated-labelers"') :]
+    guard = next(r for r in run.model_versions["automated_labelers"] if r["source"] == "syn:guard")
+    assert "syn:guard" in table and f"{guard['accuracy']:.3f}" in table

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from scoring import features
+from scoring import features, selection
 from scoring.diversity import greedy_farthest_first, min_cosine_distance, representatives
 from scoring.models import (
     MIN_LABELS,
@@ -325,3 +325,18 @@ def test_greedy_picks_no_more_than_the_budget_can_pay_for():
         np.random.default_rng(0),
     )
     assert sel.selected.sum() == 3 and sel.selected[-3:].all()
+
+
+def test_choose_measures_diversity_against_the_labeled_items_then_selects():
+    rng = np.random.default_rng(0)
+    emb = np.eye(4, dtype=np.float32)
+    emb[1] = emb[0]  # item 1 duplicates labeled item 0
+    labeled = np.array([True, False, False, False])
+    eligible = ~labeled
+    chosen = selection.choose(
+        np.zeros(4), np.zeros(4), emb, labeled, eligible, 2, np.ones(4), np.zeros(4, dtype=bool),
+        selection.Weights(0.0, 0.0, 1.0), 0.0, rng, max_representatives=10,
+    )  # fmt: skip
+    # Only diversity counts: the copy of the labeled item is the one left out.
+    assert set(np.flatnonzero(chosen.selected)) == {2, 3}
+    assert chosen.diversity[1] == pytest.approx(0.0, abs=1e-6)

@@ -105,6 +105,7 @@ def test_saving_unchanged_values_records_no_version(client, campaign, admin):
         ({"rescore_every": 0}, "Rescore after N judgments cannot be less than 1."),
         ({"overlap_k": "two"}, "Overlap k: enter a whole number."),
         ({"lambda_risk": ""}, "λ risk is required."),
+        ({"uncertainty_mode": "bayes"}, "Uncertainty mode: choose entropy or fisher."),
     ],
 )
 def test_invalid_values_are_refused_with_a_message_and_nothing_is_written(client, campaign, admin, changes, message):

@@ -32,8 +32,8 @@ class Migration(migrations.Migration):
             name="uncertainty_mode",
             field=models.CharField(
                 choices=[
-                    ("entropy", "Entropy of the preference (and of the automated labels' answers)"),
-                    ("fisher", "Information gain for the reward model (D-optimal, greedy within a batch)"),
+                    ("entropy", "Entropy"),
+                    ("fisher", "Fisher information gain"),
                 ],
                 default="entropy",
                 max_length=16,

@@ -146,8 +146,8 @@ class CampaignSettings(AppendOnlyModel):
     )
 
     class Uncertainty(models.TextChoices):
-        ENTROPY = "entropy", "Entropy of the preference (and of the automated labels' answers)"
-        FISHER = "fisher", "Information gain for the reward model (D-optimal, greedy within a batch)"
+        ENTROPY = "entropy", "Entropy"
+        FISHER = "fisher", "Fisher information gain"
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="settings_versions")
     number = models.PositiveIntegerField()

@@ -32,6 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--labeled-share", type=float, default=0.1)
         parser.add_argument("--budget", type=int, default=20_000, help="judgments left in the budget")
         parser.add_argument(
+            "--guardrail-share",
+            type=float,
+            default=1.0,
+            help="share of items with an automated compliance label per response (the evidence path)",
+        )
+        parser.add_argument(
             "--workers",
             type=int,
             default=0,
@@ -39,21 +45,30 @@ class Command(BaseCommand):
             "embedded Redis)",
         )
 
-    def handle(self, items, labeled_share, budget, workers, **options):
+    def handle(self, items, labeled_share, budget, guardrail_share, workers, **options):
         out = self.stdout
         with tempfile.TemporaryDirectory(prefix="bench-rescore-") as tmp, throwaway_database(tmp):
             path = f"{tmp}/pool.jsonl"
-            write_synthetic(path, items, labeled_share=labeled_share)
+            write_synthetic(path, items, labeled_share=labeled_share, guardrail_share=guardrail_share)
             campaign = create_campaign("bench", "Rescoring benchmark", BENCH_RUBRIC)
             with open(path, "rb") as stream:
                 import_pool(campaign, stream)
             campaign.update_settings(budget_total=budget, note="benchmark budget")
-            out.write(f"{connection.vendor}: {items} items, {labeled_share:.0%} labeled, budget {budget} judgments")
+            out.write(
+                f"{connection.vendor}: {items} items, {labeled_share:.0%} labeled, {guardrail_share:.0%} with "
+                f"guardrail labels, budget {budget} judgments"
+            )
 
             first = self._run(campaign)
             out.write(
                 f"first run (computes and stores text features): {first.timings} "
                 f"= {items / sum(first.timings.values()):,.0f} items/s"
+            )
+            texts = campaign.prompts.count() + Response.objects.filter(prompt__campaign=campaign).count()
+            feature_seconds = first.timings["features"]
+            out.write(
+                f"feature pass: {texts} texts in {feature_seconds:.1f}s = {items / feature_seconds:,.0f} items/s, "
+                f"{texts / feature_seconds:,.0f} texts/s"
             )
             rss_before = peak_rss_mb()
             started = time.perf_counter()
