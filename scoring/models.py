@@ -27,6 +27,9 @@ REWARD_CANDIDATES = (
 )
 CV_FOLDS = 4
 CV_MAX_PAIRS = 2000  # model selection looks at a sample of at most this many pairs
+# Post-stratification: a training pair's weight is its stratum's pool share over its training
+# share, kept within [1/cap, cap] so that one pair of a rare stratum cannot carry the fit.
+STRATUM_WEIGHT_CAP = 5.0
 
 
 @dataclass
@@ -66,11 +69,11 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -35, 35)))
 
 
-def _fit(X, y, *, intercept: bool, C: float) -> tuple[np.ndarray, float]:
+def _fit(X, y, *, intercept: bool, C: float, weight: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     # Newton steps on the Cholesky factor: a few iterations for a few hundred features, where
     # lbfgs took hundreds on the scaled interaction blocks.
     model = LogisticRegression(C=C, fit_intercept=intercept, solver="newton-cholesky", max_iter=100)
-    model.fit(X, y)
+    model.fit(X, y, sample_weight=weight)
     return model.coef_[0].astype(np.float64), float(model.intercept_[0]) if intercept else 0.0
 
 
@@ -155,6 +158,34 @@ def _antisymmetric(X: np.ndarray, a_wins: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.where(flip[:, None], -X, X), y
 
 
+def pair_accuracy(p: np.ndarray, a_wins: np.ndarray) -> float:
+    """Share of pairs whose preferred side `p` = P(A ≻ B) gets right; p = 0.5 exactly (nothing to
+    say about the pair) counts half, as a coin flip would, rather than as a vote for A."""
+    if len(p) == 0:
+        return float("nan")
+    right = np.where(p == 0.5, 0.5, (p > 0.5) == (np.asarray(a_wins) == 1))
+    return float(np.mean(right))
+
+
+def poststratification_weights(keys: np.ndarray, pool_keys: np.ndarray, pool_share: np.ndarray) -> np.ndarray:
+    """Per training row: (its stratum's share of the pool) / (its share of the training rows),
+    clipped to [1/STRATUM_WEIGHT_CAP, STRATUM_WEIGHT_CAP] and scaled to mean 1; a stratum the pool
+    sample does not know keeps weight 1. Utility-chosen labels over-represent some kinds of item
+    (risky ones first); weighted so, the fit answers for the pool, not for the labeled sample."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if len(keys) == 0:
+        return np.ones(0)
+    train_keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    train_share = counts / len(keys)
+    ratio = np.ones(len(train_keys))
+    if len(pool_keys):
+        pos = np.minimum(np.searchsorted(pool_keys, train_keys), len(pool_keys) - 1)
+        known = pool_keys[pos] == train_keys
+        ratio[known] = pool_share[pos[known]] / train_share[known]
+    weight = np.clip(ratio, 1.0 / STRATUM_WEIGHT_CAP, STRATUM_WEIGHT_CAP)[inverse.reshape(-1)]
+    return weight / weight.mean()
+
+
 def _pair_log_loss(p: np.ndarray, y: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
@@ -167,17 +198,20 @@ def train_bradley_terry(
     blocks: dict[str, np.ndarray] | None = None,
     *,
     held_out: bool = True,
+    weight: np.ndarray | None = None,
 ) -> Linear:
     """P(A ≻ B) = σ(w·x), x antisymmetric pair features, fitted on decided (non-tie) pairs.
 
     `blocks` names column masks of X; of the candidates in REWARD_CANDIDATES, the simplest whose
     cross-validated log-loss is within one standard error of the best is fitted (columns outside
-    its blocks get weight 0). Without blocks every column is used.
+    its blocks get weight 0). Without blocks every column is used. `weight` (mean 1) weighs the
+    pairs in every fit and in the cross-validated loss.
     """
     n = len(a_wins)
     if n < MIN_LABELS:
         return Linear(skipped=f"{n} decided pairs, fewer than {MIN_LABELS}", trained_on=n)
     Xo, y = _antisymmetric(X, np.asarray(a_wins, dtype=int))
+    weight = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
     candidates = _candidates(X.shape[1], blocks)
     chosen, losses = candidates[0], {}
     if len(candidates) > 1:
@@ -188,9 +222,9 @@ def train_bradley_terry(
             p = np.zeros(len(sample))
             for f in range(CV_FOLDS):
                 test, train = sample[folds == f], sample[folds != f]
-                w, _ = _fit(Xo[train][:, mask], y[train], intercept=False, C=C)
+                w, _ = _fit(Xo[train][:, mask], y[train], intercept=False, C=C, weight=weight[train])
                 p[folds == f] = sigmoid(Xo[test][:, mask] @ w)
-            per_pair[name] = _pair_log_loss(p, y[sample])
+            per_pair[name] = _pair_log_loss(p, y[sample]) * weight[sample]
             losses[name] = round(float(per_pair[name].mean()), 4)
         # The one-standard-error rule: the simplest candidate (they are listed simplest first)
         # whose cross-validated loss is within one standard error of the best one's.
@@ -201,9 +235,9 @@ def train_bradley_terry(
     accuracy = None
     if held_out:
         test, train = _split(n, rng)
-        w, _ = _fit(Xo[train][:, mask], y[train], intercept=False, C=C)
-        accuracy = float(np.mean((sigmoid(Xo[test][:, mask] @ w) >= 0.5) == (y[test] == 1)))
-    w_sub, _ = _fit(Xo[:, mask], y, intercept=False, C=C)
+        w, _ = _fit(Xo[train][:, mask], y[train], intercept=False, C=C, weight=weight[train])
+        accuracy = pair_accuracy(sigmoid(Xo[test][:, mask] @ w), y[test])
+    w_sub, _ = _fit(Xo[:, mask], y, intercept=False, C=C, weight=weight)
     weights = np.zeros(X.shape[1])
     weights[mask] = w_sub
     return Linear(
@@ -211,7 +245,11 @@ def train_bradley_terry(
         0.0,
         trained_on=n,
         held_out_accuracy=accuracy,
-        info={"blocks": name, "cv_log_loss": losses},
+        info={
+            "blocks": name,
+            "cv_log_loss": losses,
+            "pair_weights": [round(float(weight.min()), 3), round(float(weight.max()), 3)],
+        },
         penalty=1 / C,
     )
 

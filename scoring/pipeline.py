@@ -11,6 +11,13 @@ is what a run does. The steps:
    model's, and the diversity embedding.
 3. `train`: the three models, from what people decided (final answers).
 4. `score`: r, h and the reward model's p per item (README "Scoring" has the formulas).
+
+Tags are the pool's strata: the basis keeps the 8 most frequent partial tags and each tag
+combination's share of the pool. The reward model weighs its training pairs so that each
+combination counts as much as it does in the pool (utility labels risky items first, and
+a model fitted to that sample answers for it, not for the pool), and it does not extrapolate
+to a tag none of its pairs carries: there it says nothing (p from the automated judges, else
+0.5), which also makes those items the most uncertain.
 """
 
 import io
@@ -119,13 +126,38 @@ class Basis:
     center: np.ndarray  # (256,) mean semantic vector of the pool's texts
     components: np.ndarray  # (256, BASIS_DIM)
     tags: list[str]
+    # The pool's strata: sorted keys (`stratum_keys` of the tags) and each one's share of the items.
+    strata: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    strata_share: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def to_arrays(self) -> dict:
-        return {"center": self.center, "components": self.components, "tags": np.array(json.dumps(self.tags))}
+        return {
+            "center": self.center,
+            "components": self.components,
+            "tags": np.array(json.dumps(self.tags)),
+            "strata": self.strata,
+            "strata_share": self.strata_share,
+        }
 
     @classmethod
     def from_arrays(cls, data) -> "Basis":
-        return cls(data["center"], data["components"], json.loads(str(data["tags"])))
+        # A basis stored before strata existed (a chunk job queued across an upgrade) has none:
+        # its pairs are weighed equally.
+        strata = data["strata"] if "strata" in data else np.zeros(0, dtype=np.int64)
+        share = data["strata_share"] if "strata_share" in data else np.zeros(0)
+        return cls(data["center"], data["components"], json.loads(str(data["tags"])), strata, share)
+
+    def tag_matrix(self, tags: list) -> np.ndarray:
+        """(n, MAX_TAGS) 1.0 where item i carries basis tag k; always MAX_TAGS wide."""
+        out = np.zeros((len(tags), MAX_TAGS))
+        for k, tag in enumerate(self.tags[:MAX_TAGS]):
+            out[:, k] = [tag in item_tags for item_tags in tags]
+        return out
+
+
+def stratum_keys(tag_matrix: np.ndarray) -> np.ndarray:
+    """Each item's combination of basis tags as a bit mask (0: none of them)."""
+    return (tag_matrix > 0).astype(np.int64) @ (1 << np.arange(tag_matrix.shape[1], dtype=np.int64))
 
 
 def fit_basis(texts: np.ndarray, tags: list, rng: np.random.Generator) -> Basis:
@@ -145,7 +177,11 @@ def fit_basis(texts: np.ndarray, tags: list, rng: np.random.Generator) -> Basis:
             counts[t] = counts.get(t, 0) + 1
     n = len(tags)
     partial = sorted((t for t, c in counts.items() if c < n), key=lambda t: (-counts[t], t))
-    return Basis(center, components, partial[:MAX_TAGS])
+    basis = Basis(center, components, partial[:MAX_TAGS])
+    if n:
+        basis.strata, counts_per = np.unique(stratum_keys(basis.tag_matrix(tags)), return_counts=True)
+        basis.strata_share = counts_per / n
+    return basis
 
 
 @dataclass
@@ -163,6 +199,8 @@ class Featurized:
     judge: np.ndarray  # (n,) automated P(A ≻ B), 0.5 without labels
     judge_labels: np.ndarray  # (n,)
     r_auto: np.ndarray  # (n,) risk from automated labels alone
+    groups: np.ndarray  # (n, MAX_TAGS + 1) bool: the item's basis tags, then "none of them"
+    stratum: np.ndarray  # (n,) the item's tag combination (stratum_keys)
     risk_offset: np.ndarray  # (n,) the risk model's prior log-odds: logit(r_auto) where labels speak to risk
 
 
@@ -188,9 +226,7 @@ def featurize(basis: Basis, confusions: evidence.Confusions, layout: Layout, blo
     sem = [features.semantic(x) - basis.center for x in (block.prompt, block.a, block.b)]
     pca = [s @ basis.components for s in sem]
     sca = [features.scalars(x) for x in (block.prompt, block.a, block.b)]
-    tags = np.zeros((n, MAX_TAGS))  # always MAX_TAGS wide, so every run's arrays have one shape
-    for k, tag in enumerate(basis.tags[:MAX_TAGS]):
-        tags[:, k] = [tag in item_tags for item_tags in block.tags]
+    tags = basis.tag_matrix(block.tags)
 
     # Evidence per response side: the posterior of each per-response slot, A minus B.
     per_response = [s for s in range(S) if layout.slot_side[s] == A_SIDE]
@@ -254,6 +290,8 @@ def featurize(basis: Basis, confusions: evidence.Confusions, layout: Layout, blo
         judge=judge,
         judge_labels=judge_labels,
         r_auto=r_auto,
+        groups=np.hstack([tags > 0, ~(tags > 0).any(axis=1, keepdims=True)]),
+        stratum=stratum_keys(tags),
         risk_offset=risk_offset,
     )
 
@@ -277,6 +315,24 @@ class Trained:
     # Fisher mode: L⁻¹ of the reward model's information matrix over the columns it uses.
     whitener: np.ndarray | None = None
     fisher_columns: np.ndarray | None = None
+    # Featurized.groups columns the reward model has decided pairs of (None: every one).
+    reward_groups: np.ndarray | None = None
+
+    def reward_p(self, feats: "Featurized") -> np.ndarray:
+        """P(A ≻ B) per item: the reward model where every tag group of the item is among its
+        training pairs' (`reward_groups`); elsewhere, and while it is untrained, the automated
+        judges' posterior (0.5 without one). It does not extrapolate to a kind of item it has
+        no decided pair of: a model fitted on unsafe prompts alone would say "the refusal wins"
+        on safe ones too."""
+        if not self.reward.trained:
+            return feats.judge
+        return np.where(self.reward_covers(feats), self.reward.predict(feats.pair_x), feats.judge)
+
+    def reward_covers(self, feats: "Featurized") -> np.ndarray:
+        """(n,) bool: every tag group of the item is among the reward model's training pairs'."""
+        if self.reward_groups is None:
+            return np.ones(len(feats.groups), dtype=bool)
+        return ~(feats.groups & ~self.reward_groups[None, :]).any(axis=1)
 
     def whiten(self, pair_x: np.ndarray) -> np.ndarray:
         """z with z_i·z_j = x_iᵀ A⁻¹ x_j (models.information_gain, models.absorb)."""
@@ -315,6 +371,8 @@ class Trained:
         if self.whitener is not None:
             arrays["whitener"] = self.whitener
             arrays["fisher_columns"] = self.fisher_columns
+        if self.reward_groups is not None:
+            arrays["reward_groups"] = self.reward_groups
         arrays["meta"] = np.array(json.dumps(meta))
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
@@ -338,6 +396,7 @@ class Trained:
                 uncertainty=meta["uncertainty"],
                 whitener=data.get("whitener"),
                 fisher_columns=data.get("fisher_columns"),
+                reward_groups=data.get("reward_groups"),
                 **fitted,
             )
 
@@ -358,21 +417,27 @@ def train(
     held_out: bool = True,
 ) -> Trained:
     """Fit the risk model (`risk_rows` of `feats`, labels `risk_y`), the reward model on the
-    decided pairs and the tie model on all decided-or-tied pairs (`pair_rows`, outcome 1 = A
-    preferred, 0 = B, 0.5 = tie)."""
+    decided pairs (post-stratified to the pool's tag combinations) and the tie model on all
+    decided-or-tied pairs (`pair_rows`, outcome 1 = A preferred, 0 = B, 0.5 = tie)."""
     if uncertainty not in UNCERTAINTY_MODES:
         raise ValueError(f"unknown uncertainty mode {uncertainty!r}: expected one of {UNCERTAINTY_MODES}")
     risk = models.train_risk(
         feats.risk_x[risk_rows], risk_y.astype(int), rng, offset=feats.risk_offset[risk_rows], held_out=held_out
     )
     decided = pair_outcome != 0.5
+    reward_rows = pair_rows[decided]
     reward = models.train_bradley_terry(
-        feats.pair_x[pair_rows[decided]],
+        feats.pair_x[reward_rows],
         (pair_outcome[decided] == 1.0).astype(int),
         rng,
         feats.pair_blocks,
         held_out=held_out,
+        weight=models.poststratification_weights(feats.stratum[reward_rows], basis.strata, basis.strata_share),
     )
+    support = feats.groups[reward_rows].sum(axis=0)
+    tags = basis.tags[:MAX_TAGS]
+    names = [*tags, *[None] * (MAX_TAGS - len(tags)), "(no tag)"]
+    reward.info["group_pairs"] = {name: c for name, c in zip(names, support.tolist(), strict=True) if name}
     tie = models.train_tie(feats.sym_x[pair_rows], decided)
     if informative is None:
         informative = np.zeros(layout.n_slots, dtype=bool)
@@ -384,7 +449,7 @@ def train(
         X = feats.pair_x[pair_rows[decided]]
         p = reward.predict(X) if reward.trained else np.full(len(X), 0.5)
         whitener = models.whitener(X[:, columns], p, reward.penalty)
-    return Trained(basis, confusions, informative, risk, reward, tie, uncertainty, whitener, columns)
+    return Trained(basis, confusions, informative, risk, reward, tie, uncertainty, whitener, columns, support > 0)
 
 
 @dataclass
@@ -404,7 +469,7 @@ class Scores:
 def score(trained: Trained, layout: Layout, block: Block, feats: Featurized, kappa: float = models.KAPPA) -> Scores:
     """r, h and p for each item of a featurized block (README "Scoring")."""
     n = len(block)
-    p = trained.reward.predict(feats.pair_x) if trained.reward.trained else feats.judge
+    p = trained.reward_p(feats)
     if trained.tie.trained:
         q = trained.tie.predict(feats.sym_x)
     else:

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from scoring import evidence, features, pipeline, selection
+from scoring import evidence, features, models, pipeline, selection
 from scoring.poolfile import canonical_json, prompt_text, sha256_hex
 
 AUTO = "auto"
@@ -461,8 +461,9 @@ def _pool_answers(data: PoolData, state: _State, scores: pipeline.Scores, feats:
     if data.pair_answers:
         decided = np.isin(data.pair_truth, (0.0, 1.0))
         said = state.pair_answer
-        guess = np.where(np.isnan(said), (scores.p >= 0.5).astype(float), said)
-        hits = int(np.sum(guess[decided] == data.pair_truth[decided]))
+        open_ = np.isnan(said)
+        right = np.where(open_, (scores.p > 0.5) == (data.pair_truth == 1.0), said == data.pair_truth)
+        hits = float(np.sum(np.where(open_ & (scores.p == 0.5), 0.5, right)[decided]))
         by_crit["preference"] = hits / max(1, int(decided.sum()))
         correct, total = correct + hits, total + int(decided.sum())
     refusal, by_model = math.nan, {}
@@ -487,11 +488,15 @@ def _pool_answers(data: PoolData, state: _State, scores: pipeline.Scores, feats:
 
 
 def _reward_accuracy(trained: pipeline.Trained, feats: pipeline.Featurized, test: np.ndarray, truth: np.ndarray):
+    """The reward model's accuracy on the held-out pairs; 0.5 (a coin flip) where it says nothing:
+    untrained, or for a pair of a tag group none of its training pairs carries."""
     if len(test) == 0:
         return math.nan
     if not trained.reward.trained:
         return 0.5
-    return float(np.mean((trained.reward.predict(feats.pair_x[test]) >= 0.5) == (truth[test] == 1.0)))
+    covered = trained.reward_covers(feats)[test]
+    p = np.where(covered, trained.reward.predict(feats.pair_x[test]), 0.5)
+    return models.pair_accuracy(p, truth[test])
 
 
 def _pick(policy, k, data, eligible, labeled, trained, feats, scores, audit_share, rng) -> np.ndarray:

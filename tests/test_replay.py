@@ -463,6 +463,9 @@ def test_on_xstest_automated_labels_lead_utility_to_risk_and_to_the_pool_errors(
     # The first batch already: the guardrails' "full compliance" on unsafe prompts points at harm.
     assert u.found_mean[1] >= 2 * r.found_mean[1]
     assert u.pool_mean[-1] > r.pool_mean[-1]
+    # Those batches hold unsafe prompts only; the reward model does not carry "the refusal wins"
+    # over to the safe prompts (most of the held-out pairs), so it is never below a coin flip.
+    assert (u.accuracy_mean >= 0.5).all() and u.accuracy_mean[2] > 0.7
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from scoring import features, selection
+from scoring import features, models, selection
 from scoring.diversity import greedy_farthest_first, min_cosine_distance, representatives
 from scoring.models import (
     MIN_LABELS,
@@ -169,6 +169,38 @@ def test_bradley_terry_is_antisymmetric_and_learns_the_preference():
     p = model.predict(diffs[:10])
     assert p + model.predict(-diffs[:10]) == pytest.approx(np.ones(10))
     assert train_bradley_terry(diffs[:5], a_wins[:5], rng).skipped.startswith("5 decided pairs")
+
+
+def test_pair_accuracy_counts_a_coin_flip_half():
+    p = np.array([0.9, 0.2, 0.5, 0.5])
+    a_wins = np.array([1, 1, 1, 0])
+    assert models.pair_accuracy(p, a_wins) == pytest.approx((1 + 0 + 0.5 + 0.5) / 4)
+    assert np.isnan(models.pair_accuracy(np.zeros(0), np.zeros(0)))
+
+
+def test_poststratification_weights_restore_the_pools_shares():
+    pool_keys, pool_share = np.array([0, 1, 6]), np.array([0.5, 0.45, 0.05])
+    # Training: three of stratum 1, one of stratum 0 (pool: half and half); one of a stratum the
+    # pool sample never saw (keeps weight 1 before scaling).
+    keys = np.array([1, 1, 1, 0, 9])
+    w = models.poststratification_weights(keys, pool_keys, pool_share)
+    raw = np.array([0.45 / 0.6, 0.45 / 0.6, 0.45 / 0.6, 0.5 / 0.2, 1.0])
+    assert w == pytest.approx(raw / raw.mean())
+    # A stratum 20× over-represented is down-weighted only to the cap.
+    capped = models.poststratification_weights(np.array([6] * 99 + [0]), pool_keys, pool_share)
+    assert capped[0] / capped[-1] == pytest.approx((1 / models.STRATUM_WEIGHT_CAP) / models.STRATUM_WEIGHT_CAP)
+    assert models.poststratification_weights(np.zeros(0, dtype=np.int64), pool_keys, pool_share).size == 0
+
+
+def test_weighted_pairs_move_the_bradley_terry_fit():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 1))
+    # Half the pairs follow x, half oppose it: weighting the first half up makes w positive.
+    a_wins = np.where(np.arange(200) < 100, x[:, 0] > 0, x[:, 0] < 0).astype(int)
+    weight = np.where(np.arange(200) < 100, 3.0, 1.0)
+    up = train_bradley_terry(x, a_wins, np.random.default_rng(1), weight=weight / weight.mean())
+    down = train_bradley_terry(x, a_wins, np.random.default_rng(1), weight=(4 - weight) / (4 - weight).mean())
+    assert up.weights[0] > 0 > down.weights[0]
 
 
 def test_text_features_are_fixed_size_deterministic_and_survive_odd_text():

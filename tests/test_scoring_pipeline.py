@@ -163,6 +163,59 @@ def test_the_trained_state_round_trips_and_scores_the_same():
         assert back.describe() == trained.describe()
 
 
+def _train_pairs(basis, conf, feats, rows, outcome):
+    return pipeline.train(
+        basis,
+        conf,
+        LAYOUT,
+        feats,
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0),
+        rows,
+        outcome,
+        np.random.default_rng(0),
+        informative=np.array([False, False]),
+    )
+
+
+def test_the_reward_model_says_nothing_about_a_tag_it_has_no_pairs_of():
+    # 30 unsafe items, then 30 safe ones; the longer response wins on the unsafe ones.
+    n = 60
+    blk = block(n=n, tags=[["unsafe"]] * 30 + [["safe"]] * 30)
+    basis, conf = fitted(blk)
+    feats = pipeline.featurize(basis, conf, LAYOUT, blk)
+    a_longer = (features.scalars(blk.a)[:, 0] > features.scalars(blk.b)[:, 0]).astype(float)
+    unsafe_only = _train_pairs(basis, conf, feats, np.arange(30), a_longer[:30])
+    assert unsafe_only.reward.trained
+    assert unsafe_only.reward.info["group_pairs"] == {"unsafe": 30, "safe": 0, "(no tag)": 0}
+    s = pipeline.score(unsafe_only, LAYOUT, blk, feats)
+    assert ((s.p[:30] > 0.5) == (a_longer[:30] == 1)).all()
+    # Nothing was learned about safe prompts: no judge either, so p = 0.5 and h is at its maximum.
+    assert (s.p[30:] == 0.5).all() and unsafe_only.reward_covers(feats).tolist() == [True] * 30 + [False] * 30
+    assert s.h[30:] == pytest.approx(s.q[30:]) and (s.h[30:] > s.h[:30]).all()
+    # One decided safe pair is enough for the model to speak there.
+    rows = np.arange(31)
+    both = _train_pairs(basis, conf, feats, rows, a_longer[rows])
+    assert both.reward_covers(feats).all() and (pipeline.score(both, LAYOUT, blk, feats).p[30:] != 0.5).all()
+
+
+def test_the_reward_model_weighs_its_pairs_to_the_pools_tag_shares():
+    # The pool is half safe, half unsafe; the training pairs are 24 unsafe and 6 safe.
+    n = 60
+    blk = block(n=n, tags=[["unsafe"]] * 30 + [["safe"]] * 30)
+    basis, conf = fitted(blk)
+    assert basis.strata_share.tolist() == [0.5, 0.5]
+    feats = pipeline.featurize(basis, conf, LAYOUT, blk)
+    rows = np.concatenate([np.arange(24), np.arange(30, 36)])
+    trained = _train_pairs(basis, conf, feats, rows, (np.arange(30) % 2).astype(float))
+    # Unsafe pairs: 0.5 / 0.8 of the pool's share; safe ones 0.5 / 0.2, scaled to mean 1.
+    low, high = 0.625 / 1.0, 2.5 / 1.0
+    assert trained.reward.info["pair_weights"] == [pytest.approx(low, abs=1e-3), pytest.approx(high, abs=1e-3)]
+    back = pipeline.Trained.from_bytes(trained.to_bytes())
+    assert back.basis.strata.tolist() == basis.strata.tolist()
+    assert back.reward_groups.tolist() == trained.reward_groups.tolist()
+
+
 def test_the_basis_keeps_partial_tags_only_and_embeddings_see_them():
     blk = block(n=3, tags=[["all", "safe"], ["all", "unsafe"], ["all", "safe"]])
     basis, conf = fitted(blk)
