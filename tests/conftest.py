@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reviews.accounts import create_user
-from reviews.campaigns import create_campaign
-from reviews.roles import Role
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role
+from reviews.people.accounts import create_user
 
 pytest_plugins = ["tests.redis_fixtures"]
 

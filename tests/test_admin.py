@@ -10,8 +10,8 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.exceptions import ImmutableError
-from reviews.importer import import_pool
+from reviews.core.exceptions import ImmutableError
+from reviews.data.importer import import_pool
 from reviews.models import (
     Adjudication,
     Answer,

@@ -11,10 +11,10 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
 
 from reviews.api.schema import openapi_document
-from reviews.campaigns import create_campaign
-from reviews.datasets import Filters, create_dataset
+from reviews.api.tokens import create_token, revoke_token
+from reviews.campaigns.setup import create_campaign
+from reviews.datasets.export import Filters, create_dataset
 from reviews.models import ApiToken, FeedbackEvent, Item
-from reviews.tokens import create_token, revoke_token
 from tests.conftest import RUBRIC, pool_line
 
 pytestmark = pytest.mark.django_db

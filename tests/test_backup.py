@@ -9,13 +9,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from reviews import queue
-from reviews.accounts import create_user
-from reviews.backup import FORMAT, BackupError, _open, dump_campaign, restore_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.status import campaign_status
+from reviews.core.roles import Role
+from reviews.data.backup import FORMAT, BackupError, _open, dump_campaign, restore_campaign
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import Campaign, FeedbackEvent, Item, Judgment
-from reviews.roles import Role
-from reviews.status import campaign_status
+from reviews.people.accounts import create_user
 from scoring.jobs import rescore_in_foreground
 from tests.conftest import PASSWORD, join, jsonl, pool_line
 from tests.processes import manage_run
@@ -74,7 +74,7 @@ def read_dump(path: Path) -> tuple[dict, list[dict], dict[str, list[dict]]]:
 def normalized(path: Path) -> dict[str, list[dict]]:
     """The dump with database ids replaced by positions (a row's place in its table) and users by username,
     so that dumps of the same campaign from two databases compare equal."""
-    from reviews.backup import MODELS, _columns
+    from reviews.data.backup import MODELS, _columns
 
     _, users, tables = read_dump(path)
     username = {u["id"]: u["username"] for u in users}

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from reviews.importer import import_pool
+from reviews.data.importer import import_pool
 from scoring.jobs import rescore_in_foreground
 from tests.conftest import PASSWORD, jsonl
 from tests.test_dashboards import run_worker

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from reviews.campaigns import create_campaign
+from reviews.campaigns.setup import create_campaign
 from reviews.models import DatasetVersion, Item
 from tests.conftest import PASSWORD, RUBRIC, pool_line
 

@@ -4,7 +4,7 @@ item, reads its timeline and re-queues it."""
 import pytest
 from playwright.sync_api import expect
 
-from reviews.importer import import_pool
+from reviews.data.importer import import_pool
 from reviews.models import FeedbackEvent, Item
 from tests.conftest import jsonl, pool_line
 from tests.test_browser_labeler import sign_in_by_keyboard

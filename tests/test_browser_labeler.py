@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.data.importer import import_pool
 from reviews.models import Assignment, Escalation, Judgment
 from tests.conftest import PASSWORD, RUBRIC, join, jsonl, pool_line
 

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from reviews import escalation
-from reviews.importer import import_pool
+from reviews.data.importer import import_pool
+from reviews.leads import escalation
 from reviews.models import Escalation, FinalAnswer, Item
 from tests.conftest import jsonl, pool_line
 from tests.test_browser_labeler import sign_in_by_keyboard

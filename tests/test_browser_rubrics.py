@@ -3,8 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.data.importer import import_pool
 from reviews.models import Assignment, FeedbackEvent
 from tests.conftest import PASSWORD, join, jsonl, pool_line
 

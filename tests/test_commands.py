@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from reviews.core.roles import Role, role_of
+from reviews.dev.synthetic import write_synthetic
 from reviews.models import Campaign, Item
-from reviews.roles import Role, role_of
-from reviews.synthetic import write_synthetic
 from tests.conftest import RUBRIC, jsonl, pool_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def test_create_user_takes_the_password_from_the_environment(monkeypatch):
 
 @pytest.mark.django_db
 def test_campaign_status_json_has_the_documented_keys(campaign):
-    from reviews.importer import import_pool
+    from reviews.data.importer import import_pool
 
     import_pool(
         campaign,

@@ -11,7 +11,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from reviews.importer import import_pool
+from reviews.data.importer import import_pool
 from reviews.models import MetricSnapshot
 from tests.conftest import jsonl, pool_line, shared_data
 from tests.test_monitoring import ITEMS, labeled_line

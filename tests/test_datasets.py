@@ -7,14 +7,15 @@ import orjson
 import pytest
 from django.core.management import CommandError, call_command
 
-from reviews import final_answers, queue
-from reviews.accounts import create_user
-from reviews.campaigns import create_campaign
-from reviews.datasets import DatasetUnavailable, Filters, agreement, create_dataset, dataset_file, stored_path
-from reviews.exceptions import DomainError, ImmutableError
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.core.exceptions import DomainError, ImmutableError
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.datasets.export import DatasetUnavailable, Filters, agreement, create_dataset, dataset_file, stored_path
+from reviews.labeling import queue
+from reviews.leads import final_answers
 from reviews.models import Adjudication, Annotator, Answer, DatasetVersion, FeedbackEvent, FinalAnswer, Item
-from reviews.roles import Role
+from reviews.people.accounts import create_user
 from tests.conftest import PASSWORD, RUBRIC, join, jsonl, pool_line
 
 pytestmark = pytest.mark.django_db

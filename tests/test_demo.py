@@ -9,9 +9,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from reviews.accounts import create_user
-from reviews.campaigns import create_campaign
-from reviews.demo import (
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role, role_of
+from reviews.data.importer import import_pool
+from reviews.data.pool_format import parse_line
+from reviews.dev.demo import (
     DEMO_ACCOUNTS,
     DEMO_ITEMS,
     DEMO_RUBRIC,
@@ -20,7 +22,6 @@ from reviews.demo import (
     demo_pool_bytes,
     ensure_demo,
 )
-from reviews.importer import import_pool
 from reviews.models import (
     Adjudication,
     Annotator,
@@ -37,9 +38,8 @@ from reviews.models import (
     RubricVersion,
     Source,
 )
-from reviews.pool_format import parse_line
-from reviews.roles import Role, role_of
-from reviews.rubric import parse_rubric
+from reviews.people.accounts import create_user
+from reviews.rubrics.definition import parse_rubric
 from tests.conftest import PASSWORD, RUBRIC
 
 PASSWORD_LINE = re.compile(r"^\s+(\w+)\s+role (\w+)\s+password: (\S+)$", re.MULTILINE)

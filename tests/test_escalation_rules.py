@@ -5,12 +5,13 @@ import math
 
 import pytest
 
-from reviews import adjudication, escalation, policy, queue
-from reviews.accounts import create_user
-from reviews.importer import import_pool
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.data.pool_actions import requeue
+from reviews.labeling import queue
+from reviews.leads import adjudication, escalation, policy
 from reviews.models import Escalation, FeedbackEvent, Item, ScoringRun
-from reviews.pool_actions import requeue
-from reviews.roles import Role
+from reviews.people.accounts import create_user
 from scoring import jobs
 from tests.conftest import PASSWORD, join, jsonl, pool_line
 from tests.test_queue import labelers

@@ -6,12 +6,12 @@ import threading
 import pytest
 from django.db import connection
 
-from reviews import adjudication, escalation
-from reviews.accounts import create_user
-from reviews.exceptions import DomainError
-from reviews.importer import import_pool
+from reviews.core.exceptions import DomainError
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.leads import adjudication, escalation
 from reviews.models import Adjudication, Escalation, FeedbackEvent, FinalAnswer, Item
-from reviews.roles import Role
+from reviews.people.accounts import create_user
 from tests.conftest import PASSWORD, jsonl, pool_line
 
 Status = Escalation.Status

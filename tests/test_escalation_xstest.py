@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from reviews import adjudication, escalation
+from reviews.campaigns.status import campaign_status
+from reviews.leads import adjudication, escalation
 from reviews.models import Adjudication, Answer, Campaign, FinalAnswer, Source
-from reviews.status import campaign_status
 from tests.test_real_data import import_set
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from reviews.datasets import Filters, create_dataset, dataset_file
+from reviews.datasets.export import Filters, create_dataset, dataset_file
 from reviews.models import Campaign, FinalAnswer, Item
 from tests.conftest import shared_data
 
@@ -71,9 +71,9 @@ def test_xstest_full_export_imports_back_with_the_same_final_answers(settings_di
 
 
 def test_gold_items_and_their_answers_survive_the_round_trip(settings_dir, campaign, admin):
-    from reviews.campaigns import create_campaign
-    from reviews.gold import mark_gold
-    from reviews.importer import import_pool
+    from reviews.campaigns.setup import create_campaign
+    from reviews.data.importer import import_pool
+    from reviews.labeling.gold import mark_gold
     from tests.conftest import RUBRIC, jsonl, pool_line
 
     import_pool(campaign, jsonl(pool_line("plain"), pool_line("known")))

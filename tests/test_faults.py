@@ -24,8 +24,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.embedded_redis import EmbeddedRedis
-from reviews.importer import import_pool
+from reviews.data.importer import import_pool
+from reviews.dev.embedded_redis import EmbeddedRedis
 from reviews.models import Assignment, FeedbackEvent, Judgment, ScoringRun
 from scoring.jobs import rescore_due
 from tests import processes
@@ -246,8 +246,8 @@ class Browser:
 
 
 def test_leases_outlive_a_web_restart_then_expire_and_their_items_return(campaign, labeler, tmp_path):
-    from reviews.accounts import create_user
-    from reviews.roles import Role
+    from reviews.core.roles import Role
+    from reviews.people.accounts import create_user
 
     import_pool(campaign, jsonl(pool_line("only-item")))
     campaign.update_settings(user=None, note="one judgment per item", overlap_k=1)

@@ -5,11 +5,11 @@ import random
 import pytest
 from django.urls import reverse
 
-from reviews import gold, queue
-from reviews.exceptions import ImportFailed
-from reviews.importer import import_pool
+from reviews.core.exceptions import ImportFailed
+from reviews.data.importer import import_pool
+from reviews.labeling import gold, queue
+from reviews.labeling.progress import gold_accuracy, gold_answer_map
 from reviews.models import Assignment, FeedbackEvent, Item
-from reviews.progress import gold_accuracy, gold_answer_map
 from tests.conftest import jsonl, pool_line
 from tests.test_queue import labelers
 
@@ -94,7 +94,7 @@ def test_bad_gold_answers_get_a_per_line_error_and_nothing_is_written(campaign, 
 
 
 def test_gold_needs_a_published_rubric(db):
-    from reviews.campaigns import create_campaign
+    from reviews.campaigns.setup import create_campaign
 
     bare = create_campaign("bare", "No rubric")
     with pytest.raises(ImportFailed) as exc:
@@ -160,7 +160,7 @@ def test_a_labelers_gold_accuracy_compares_their_answers_with_the_known_ones(cam
 def test_leads_are_alerted_when_a_labelers_gold_accuracy_falls_below_the_threshold(
     campaign, admin, lead, client, settings
 ):
-    from reviews.progress import gold_alerts
+    from reviews.labeling.progress import gold_alerts
 
     import_pool(campaign, jsonl(gold_line("g-1"), gold_line("g-2")))
     campaign.update_settings(user=admin, gold_rate=1.0)
@@ -290,7 +290,7 @@ def test_finding_an_item_by_external_id(client, items, admin):
 
 
 def test_the_gold_list_flags_answers_that_a_new_rubric_version_no_longer_accepts(client, items, admin):
-    from reviews import rubric_editor as editor
+    from reviews.rubrics import editor
     from tests.conftest import RUBRIC
 
     item = Item.objects.get(external_id="x-1")

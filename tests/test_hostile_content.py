@@ -16,12 +16,12 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from playwright.sync_api import expect
 
-from reviews import queue
-from reviews.accounts import create_user
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import Assignment, Item
-from reviews.roles import Role
+from reviews.people.accounts import create_user
 from tests import hostile
 from tests.conftest import PASSWORD, RUBRIC, join, jsonl
 from tests.test_permission_matrix import all_routes

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from reviews.campaigns import create_campaign
-from reviews.exceptions import ImportFailed
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.core.exceptions import ImportFailed
+from reviews.data.importer import import_pool
+from reviews.data.pool_format import sha256_hex
 from reviews.models import (
     Adjudication,
     Annotator,
@@ -20,7 +21,6 @@ from reviews.models import (
     Prompt,
     Response,
 )
-from reviews.pool_format import sha256_hex
 from tests.conftest import jsonl, pool_line
 
 pytestmark = pytest.mark.django_db

@@ -9,11 +9,11 @@ from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from reviews import item_browser, pool_actions
-from reviews.importer import import_pool
-from reviews.item_browser import ItemFilter, filtered_items, matching_ids, page
+from reviews.data import item_browser, pool_actions
+from reviews.data.importer import import_pool
+from reviews.data.item_browser import ItemFilter, filtered_items, matching_ids, page
+from reviews.data.pool_actions import PoolActionError
 from reviews.models import Assignment, Escalation, FeedbackEvent, Item, ItemScore, ScoringRun
-from reviews.pool_actions import PoolActionError
 from tests.conftest import jsonl, pool_line
 from tests.test_queue import judge
 from tests.test_views_common import human, unanimous_labels
@@ -76,7 +76,7 @@ def scored(campaign, values: dict[str, tuple[float, float]]):
 
 class TestFilters:
     def test_no_filter_lists_every_item_of_the_campaign_only(self, pool):
-        from reviews.campaigns import create_campaign
+        from reviews.campaigns.setup import create_campaign
 
         other = create_campaign("other", "Other")
         import_pool(other, jsonl(pool_line("elsewhere")))
@@ -274,7 +274,7 @@ class TestBulkActions:
 
     def test_an_excluded_item_is_not_served(self, pool, labeler, lead):
         pool_actions.run_bulk(pool, "exclude", Item.objects.values_list("id", flat=True), user=lead, reason="stop")
-        from reviews import queue
+        from reviews.labeling import queue
 
         assert queue.claim_next(pool, labeler).state == "empty"
 
@@ -335,7 +335,7 @@ class TestBulkActions:
         assert not Item.objects.filter(excluded=True).exclude(external_id="gone").exists()
 
     def test_items_of_another_campaign_are_never_touched(self, pool, lead):
-        from reviews.campaigns import create_campaign
+        from reviews.campaigns.setup import create_campaign
 
         other = create_campaign("other", "Other")
         ids_here = list(Item.objects.values_list("id", flat=True))

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.template import Context, Template
 
-from reviews.markdown import LINK_REL, is_safe_url, render_markdown, render_prompt
+from reviews.core.markdown import LINK_REL, is_safe_url, render_markdown, render_prompt
 
 
 def tags_in(html: str) -> set[str]:
@@ -167,7 +167,7 @@ def test_the_template_filters_escape_what_they_do_not_render():
 
 
 def test_a_long_run_without_spaces_gets_break_opportunities_and_stays_escaped():
-    from reviews.markdown import BREAK_EVERY, render_markdown
+    from reviews.core.markdown import BREAK_EVERY, render_markdown
 
     html = str(render_markdown("short words stay " + "<" * 100 + "A" * 1000 + " end `" + "B" * 200 + "`"))
     assert "short words stay " in html and " end " in html
@@ -179,7 +179,7 @@ def test_a_long_run_without_spaces_gets_break_opportunities_and_stays_escaped():
 
 
 def test_a_one_megabyte_line_renders_with_a_break_every_few_characters():
-    from reviews.markdown import BREAK_EVERY, render_markdown
+    from reviews.core.markdown import BREAK_EVERY, render_markdown
 
     html = str(render_markdown("A" * 1_048_576))
     assert html.count("<wbr>") == 1_048_576 // BREAK_EVERY - 1

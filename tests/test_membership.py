@@ -5,15 +5,15 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from reviews import queue
-from reviews.access import get_campaign_for, visible_campaigns
-from reviews.accounts import create_user
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
-from reviews.membership import MembershipError, add_member, add_member_by_username, is_member, remove_member
+from reviews.access import get_campaign_for, is_member, visible_campaigns
+from reviews.campaigns.setup import create_campaign
+from reviews.campaigns.status import campaigns_overview
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import FeedbackEvent, Membership
-from reviews.roles import Role
-from reviews.status import campaigns_overview
+from reviews.people.accounts import create_user
+from reviews.people.membership import MembershipError, add_member, add_member_by_username, remove_member
 from tests.conftest import PASSWORD, RUBRIC, jsonl, pool_line
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +136,7 @@ def test_add_member_command(campaign, newbie):
 
 
 def test_seed_demo_makes_the_demo_labeler_a_member():
-    from reviews.demo import DEMO_SLUG, ensure_demo
+    from reviews.dev.demo import DEMO_SLUG, ensure_demo
 
     ensure_demo(StringIO(), show_passwords=False)
     members = set(

@@ -171,7 +171,7 @@ def test_histogram_and_summary():
 
 
 def test_reports_carry_no_nan():
-    from reviews.monitoring import _finite
+    from reviews.monitoring.figures import _finite
 
     assert _finite({"a": [float("nan"), 1.0, {"b": float("inf")}], "c": "x"}) == {
         "a": [None, 1.0, {"b": None}],

@@ -4,8 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from reviews.exceptions import ImmutableError
-from reviews.importer import import_pool
+from reviews.core.exceptions import ImmutableError
+from reviews.data.importer import import_pool
 from reviews.models import Annotator, Answer, CampaignSettings, Item, Judgment
 from tests.conftest import RUBRIC, jsonl, pool_line
 

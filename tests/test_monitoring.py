@@ -6,9 +6,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from reviews import monitoring, queue
-from reviews.importer import import_pool
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import Item, ItemScore, MetricSnapshot, ScoringRun
+from reviews.monitoring import figures, snapshots
 from scoring import metrics
 from tests.conftest import jsonl, pool_line
 from tests.test_queue import labelers
@@ -82,7 +83,7 @@ def labeled(campaign):
 
 
 def test_agreement_matches_the_hand_computation(labeled):
-    report = monitoring.compute_report(labeled)
+    report = figures.compute_report(labeled)
     a = report["agreement"]["compliance"]
     # 8 responses, one split (i2/a): po = 7/8; marginals ann1 fc 5 fr 2 h 1, ann2 fc 6 fr 1 h 1: pe = 33/64
     assert a["cohen_kappa"] == {"ext:ann1|ext:ann2": pytest.approx((7 / 8 - 33 / 64) / (1 - 33 / 64))}
@@ -93,7 +94,7 @@ def test_agreement_matches_the_hand_computation(labeled):
 
 
 def test_labelers_accuracy_and_overturn_rate(labeled):
-    rows = {r["annotator"]: r for r in monitoring.compute_report(labeled)["labelers"]}
+    rows = {r["annotator"]: r for r in figures.compute_report(labeled)["labelers"]}
     # 8 compliance + 4 preference answers each; i4's preference is undecided (a vs tie)
     assert (rows["ext:ann1"]["answers"], rows["ext:ann1"]["compared"], rows["ext:ann1"]["accuracy"]) == (12, 11, 1.0)
     assert rows["ext:ann2"]["accuracy"] == pytest.approx(10 / 11)
@@ -104,7 +105,7 @@ def test_labelers_accuracy_and_overturn_rate(labeled):
 
 
 def test_automated_labelers_against_final_answers(labeled):
-    report = monitoring.compute_report(labeled)
+    report = figures.compute_report(labeled)
     judge = report["automated_labelers"]["ext:judge"]["compliance"]
     # full refusal one-vs-rest: predicted at i2/a, i2/b; final at i1/b, i2/a → tp 1, fp 1, fn 1, tn 3
     assert judge["full_refusal"] == {"fpr": 0.25, "fnr": 0.5, "precision": 0.5, "recall": 0.5, "n": 6}
@@ -119,7 +120,7 @@ def test_automated_labelers_against_final_answers(labeled):
 
 
 def test_slices_leaderboard_and_guardrails(labeled):
-    report = monitoring.compute_report(labeled)
+    report = figures.compute_report(labeled)
     assert report["slices"]["compliance"]["model-a"]["safe"] == {
         "full_compliance": 0.5,
         "full_refusal": 0.25,
@@ -187,7 +188,7 @@ def test_pool_estimates_weight_the_audit_sample(campaign):
                 rationale="",
                 time_spent_ms=2000,
             )
-    report = monitoring.compute_report(campaign)
+    report = figures.compute_report(campaign)
     assert report["selection_mode"] == "sample"
     row = next(
         r
@@ -208,30 +209,30 @@ def test_pool_estimates_weight_the_audit_sample(campaign):
 
 
 def test_snapshots_store_the_report_and_one_row_per_series(labeled):
-    first = monitoring.take_snapshot(labeled)
+    first = snapshots.take_snapshot(labeled)
     assert first.name == "report" and first.data["agreement"]["compliance"]["units"] == 8
     alpha = MetricSnapshot.objects.get(name="agreement.krippendorff_alpha", slice="criterion=compliance")
     assert alpha.value == pytest.approx(first.data["agreement"]["compliance"]["krippendorff_alpha"])
     # a new import changes the figures: the series shows both points, oldest first
     import_pool(labeled, jsonl(labeled_line("i5", dict(ITEMS["i2"], c2=("full_compliance", "full_refusal")))))
-    second = monitoring.take_snapshot(labeled)
-    points = monitoring.series(labeled, "agreement.krippendorff_alpha", "criterion=compliance")
+    second = snapshots.take_snapshot(labeled)
+    points = snapshots.series(labeled, "agreement.krippendorff_alpha", "criterion=compliance")
     assert [p["value"] for p in points] == [
         pytest.approx(first.data["agreement"]["compliance"]["krippendorff_alpha"]),
         pytest.approx(second.data["agreement"]["compliance"]["krippendorff_alpha"]),
     ]
     assert points[0]["value"] != points[1]["value"]
-    assert monitoring.latest_report(labeled) == second
-    index = {(s["name"], s["slice"]): s["points"] for s in monitoring.series_index(labeled)}
+    assert snapshots.latest_report(labeled) == second
+    index = {(s["name"], s["slice"]): s["points"] for s in snapshots.series_index(labeled)}
     assert index[("labeler.overturn_rate", "annotator=ext:ann2")] == 2
 
 
 def test_the_scheduled_job_snapshots_every_campaign_with_items(labeled):
-    from reviews.campaigns import create_campaign
+    from reviews.campaigns.setup import create_campaign
     from tests.conftest import RUBRIC
 
     create_campaign("empty", "Nothing imported", {**RUBRIC, "slug": "other-rubric"})
-    assert monitoring.snapshot_due() == ["demo"]
+    assert snapshots.snapshot_due() == ["demo"]
     assert MetricSnapshot.objects.filter(name="report").count() == 1
     # the schedule (`rqcron scoring.cron`) registers the job beside the rescoring one
     import importlib
@@ -244,7 +245,7 @@ def test_the_scheduled_job_snapshots_every_campaign_with_items(labeled):
     importlib.reload(scoring.cron)
     registered = {job["func"]: job for job in cron._job_data_registry}
     cron._job_data_registry.clear()
-    assert registered[monitoring.snapshot_due]["interval"] == 3600
+    assert registered[snapshots.snapshot_due]["interval"] == 3600
 
 
 def test_metrics_command_prints_the_contract_keys(labeled):
@@ -287,14 +288,14 @@ def test_gold_accuracy_per_labeler_and_overdue_escalations(campaign):
     assert served.item == gold and served.reason == "gold"
     claim = queue.claim_next(campaign, user)
     queue.escalate(user, claim.assignment.uid, reason="harmful", comment="")
-    report = monitoring.compute_report(campaign)
+    report = figures.compute_report(campaign)
     (row,) = report["labelers"]
     assert (row["annotator"], row["gold_accuracy"], row["gold_compared"]) == (user.username, 0.5, 2)
     assert report["escalations"]["by_reason"] == [{"reason": "harmful", "count": 1, "rate": 1.0}]
     assert report["escalations"]["by_rule"] == [{"rule": "manual", "count": 1, "rate": 1.0}]
-    later = monitoring.overview(campaign, now=timezone.now() + timedelta(hours=25))
+    later = figures.overview(campaign, now=timezone.now() + timedelta(hours=25))
     assert (later["open_escalations"], later["overdue_escalations"]) == (1, 1)
-    assert monitoring.overview(campaign)["overdue_escalations"] == 0
+    assert figures.overview(campaign)["overdue_escalations"] == 0
 
 
 def test_an_automated_judges_leaderboard_sits_beside_the_humans(campaign, client, lead):
@@ -307,7 +308,7 @@ def test_an_automated_judges_leaderboard_sits_beside_the_humans(campaign, client
         return pool_line(f"p{n}", labels=labels)
 
     import_pool(campaign, jsonl(*(line(n, "a", "b") for n in range(3)), line(3, "b", "b")))
-    report = monitoring.compute_report(campaign)
+    report = figures.compute_report(campaign)
     assert [r["model"] for r in report["leaderboard"]["preference"]] == ["model-a", "model-b"]
     judge = report["leaderboard_by_annotator"]["ext:judge"]["preference"]
     assert [(r["model"], r["wins"]) for r in judge] == [("model-b", 4), ("model-a", 0)]

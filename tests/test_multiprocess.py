@@ -15,13 +15,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connections
 
-from reviews.accounts import create_user
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.dev.synthetic import BENCH_RUBRIC, synthetic_lines
 from reviews.management.commands.bench_queue import PASSWORD, Browser, free_port, judgment_form, sign_in
 from reviews.models import Assignment, Judgment, Membership, ScoringRun
-from reviews.roles import Role
-from reviews.synthetic import BENCH_RUBRIC, synthetic_lines
+from reviews.people.accounts import create_user
 from tests.conftest import jsonl
 from tests.processes import ROOT, process_env
 

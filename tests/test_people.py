@@ -5,11 +5,12 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from reviews import people, queue
-from reviews.importer import import_pool
+from reviews.core.roles import Role, role_of
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import Item, Membership
-from reviews.people import PeopleError
-from reviews.roles import Role, role_of
+from reviews.people import directory as people
+from reviews.people.directory import PeopleError
 from tests.conftest import PASSWORD, jsonl, pool_line
 from tests.test_queue import answers_for, judge, labelers
 from tests.test_views_common import human

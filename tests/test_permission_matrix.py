@@ -20,9 +20,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from reviews import queue
-from reviews.accounts import create_user
-from reviews.importer import import_pool
+from reviews.core.roles import RANK, Role
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import (
     ApiToken,
     Assignment,
@@ -33,7 +33,7 @@ from reviews.models import (
     Response,
     RubricVersion,
 )
-from reviews.roles import RANK, Role
+from reviews.people.accounts import create_user
 from tests.conftest import PASSWORD, join, jsonl, pool_line
 from tests.test_queue import judge
 

@@ -2,8 +2,9 @@
 
 import pytest
 
-from reviews import pool_actions, queue
-from reviews.importer import import_pool
+from reviews.data import pool_actions
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import FeedbackEvent, Item
 from scoring.jobs import rescore_in_foreground
 from tests.conftest import jsonl, pool_line
@@ -68,7 +69,7 @@ def test_a_scoring_run_puts_requeued_items_back_in_the_active_set(campaign, admi
 
 
 def test_items_of_another_campaign_are_left_alone(campaign, admin, resolved_item):
-    from reviews.campaigns import create_campaign
+    from reviews.campaigns.setup import create_campaign
 
     other = create_campaign("other", "Other")
     item, _ = resolved_item

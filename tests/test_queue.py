@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from reviews import queue
-from reviews.accounts import create_user
-from reviews.importer import import_pool
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import (
     Assignment,
     Campaign,
@@ -22,7 +22,7 @@ from reviews.models import (
     Judgment,
     ScoringRun,
 )
-from reviews.roles import Role
+from reviews.people.accounts import create_user
 from tests.conftest import PASSWORD, join, jsonl, pool_line
 
 Status = Assignment.Status

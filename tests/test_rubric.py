@@ -1,7 +1,7 @@
 import pytest
 
-from reviews.exceptions import RubricError
-from reviews.rubric import parse_rubric
+from reviews.core.exceptions import RubricError
+from reviews.rubrics.definition import parse_rubric
 from tests.conftest import RUBRIC
 
 

@@ -8,11 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from reviews import queue
-from reviews import rubric_editor as editor
-from reviews.campaigns import attach_rubric, create_campaign
-from reviews.exceptions import ImmutableError, RubricError
-from reviews.importer import import_pool
+from reviews.campaigns.setup import attach_rubric, create_campaign
+from reviews.core.exceptions import ImmutableError, RubricError
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
 from reviews.models import (
     Adjudication,
     Annotator,
@@ -23,6 +22,7 @@ from reviews.models import (
     RubricVersion,
     ScoringRun,
 )
+from reviews.rubrics import editor
 from tests.conftest import PASSWORD, RUBRIC, join, jsonl, pool_line
 from tests.test_queue import answers_for, judge, labelers
 
@@ -636,8 +636,8 @@ def test_post_only_actions_refuse_get(client, with_draft, admin, name):
 def test_every_route_of_the_area_checks_the_admin_role():
     from django.urls import get_resolver
 
-    from reviews import urls_admin
-    from reviews.roles import Role
+    from reviews.core.roles import Role
+    from reviews.urls import admin as urls_admin
 
     for pattern in urls_admin.urlpatterns:
         assert pattern.callback.required_role == Role.ADMIN, pattern.name

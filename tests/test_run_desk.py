@@ -19,7 +19,7 @@ import redis
 from django.conf import settings
 from django.core.management import call_command
 
-from reviews.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from reviews.dev.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from reviews.management.commands.run_desk import Children
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.data.importer import import_pool
+from reviews.dev.synthetic import BENCH_RUBRIC, synthetic_lines
 from reviews.models import Campaign, Item, ItemScore, ScoringRun
-from reviews.synthetic import BENCH_RUBRIC, synthetic_lines
 from scoring import jobs
 from tests.conftest import jsonl, pool_line
 from tests.processes import manage_popen, manage_run, process_env

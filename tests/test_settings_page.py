@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from reviews.campaigns.settings_history import SettingsError, change_settings, settings_history
 from reviews.models import CampaignSettings, FeedbackEvent
-from reviews.rubric_forms import SettingsForm
-from reviews.settings_history import SettingsError, change_settings, settings_history
+from reviews.rubrics.forms import SettingsForm
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +143,7 @@ def test_the_history_pages_through_many_versions(campaign, admin):
 
 
 def test_judgments_keep_the_settings_version_they_were_made_under(campaign, admin):
-    from reviews.importer import import_pool
+    from reviews.data.importer import import_pool
     from tests.conftest import jsonl, pool_line
     from tests.test_queue import judge, labelers
 

@@ -12,11 +12,11 @@ from django.urls import reverse
 from django.views.defaults import permission_denied
 
 from reviews.access import get_campaign_for, role_required, user_has_role, user_role
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.campaigns.status import final_answer_tables
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
 from reviews.models import Annotator, Escalation, Item, Judgment, ScoringRun
-from reviews.roles import Role
-from reviews.status import final_answer_tables
 from reviews.views.common import HOME_BY_ROLE
 from tests.conftest import PASSWORD, RUBRIC, jsonl, pool_line
 

@@ -6,10 +6,10 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from reviews.datasets import Filters, create_dataset
-from reviews.importer import import_pool
+from reviews.api.tokens import authenticate, create_token
+from reviews.data.importer import import_pool
+from reviews.datasets.export import Filters, create_dataset
 from reviews.models import ApiToken, DatasetVersion, FeedbackEvent
-from reviews.tokens import authenticate, create_token
 from tests.conftest import jsonl, pool_line
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +67,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, version, token):
 def test_every_route_of_the_area_requires_the_admin_role(version, token):
     from django.urls import resolve
 
-    from reviews.roles import Role
+    from reviews.core.roles import Role
 
     for _, url, _ in requests(version, token):
         assert resolve(url).func.required_role == Role.ADMIN, url
@@ -119,7 +119,7 @@ class TestDatasetsPage:
         assert not DatasetVersion.objects.exists() and not FeedbackEvent.objects.filter(action="dataset_created")
 
     def test_a_domain_refusal_is_shown_too(self, client, admin, db):
-        from reviews.campaigns import create_campaign
+        from reviews.campaigns.setup import create_campaign
 
         create_campaign("bare", "No rubric")
         client.force_login(admin)
@@ -189,7 +189,7 @@ class TestTokensPage:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_large_campaigns_are_built_by_the_worker(client, admin, pool, settings, redis_url, tmp_path):
-    from reviews.datasets import dataset_file
+    from reviews.datasets.export import dataset_file
     from tests.processes import manage_run, process_env
 
     settings.REVIEWS_DATASET_INLINE_ITEMS = 2

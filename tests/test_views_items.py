@@ -7,7 +7,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from reviews.importer import import_pool
+from reviews.data.importer import import_pool
 from reviews.models import Campaign, CampaignSettings, Escalation, FeedbackEvent, Item, Membership, Rubric
 from tests.conftest import jsonl, pool_line
 from tests.test_item_browser import scored, split_labels
@@ -82,7 +82,7 @@ def test_permission_matrix(client, request, pool, persona):
 def test_every_data_view_declares_its_role():
     from django.urls import get_resolver
 
-    from reviews import urls_data
+    from reviews.urls import data as urls_data
 
     for pattern in urls_data.urlpatterns:
         assert hasattr(pattern.callback, "required_role"), pattern.name
@@ -105,7 +105,7 @@ def test_post_only_and_get_only_routes(client, admin, pool, name):
 
 
 def test_a_labeler_outside_a_campaign_gets_nothing_of_it(client, labeler, pool):
-    from reviews import queue
+    from reviews.labeling import queue
 
     Membership.objects.filter(user=labeler).update(active=False)
     client.force_login(labeler)
@@ -231,7 +231,7 @@ def test_bulk_redirects_only_to_this_site(client, lead, pool):
 
 
 def test_items_of_another_campaign_cannot_be_acted_on_through_this_one(client, lead, pool):
-    from reviews.campaigns import create_campaign
+    from reviews.campaigns.setup import create_campaign
 
     other = create_campaign("other", "Other")
     client.force_login(lead)
@@ -248,7 +248,7 @@ def test_items_of_another_campaign_cannot_be_acted_on_through_this_one(client, l
 
 
 def test_the_item_page_tells_the_whole_story(client, lead, admin, pool):
-    from reviews import pool_actions
+    from reviews.data import pool_actions
 
     scored(pool, {"split": (0.61, 0.42)})
     split = Item.objects.get(external_id="split")
@@ -289,8 +289,8 @@ def test_a_missing_item_is_404(client, lead, pool):
 
 
 def test_admins_add_and_remove_members_with_a_record(client, admin, pool):
-    from reviews.accounts import create_user
-    from reviews.roles import Role
+    from reviews.core.roles import Role
+    from reviews.people.accounts import create_user
     from tests.conftest import PASSWORD
 
     newbie = create_user("nia", Role.LABELER, password=PASSWORD)

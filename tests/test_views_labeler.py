@@ -8,10 +8,12 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from reviews import final_answers, queue
-from reviews.accounts import create_user
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.labeling import queue
+from reviews.labeling.progress import gold_answer_map
+from reviews.leads import final_answers
 from reviews.models import (
     Adjudication,
     Annotator,
@@ -22,8 +24,7 @@ from reviews.models import (
     Item,
     Judgment,
 )
-from reviews.progress import gold_answer_map
-from reviews.roles import Role
+from reviews.people.accounts import create_user
 from tests.conftest import PASSWORD, join, jsonl, pool_line
 
 pytestmark = pytest.mark.django_db

@@ -8,11 +8,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from reviews import adjudication, escalation
-from reviews.accounts import create_user
-from reviews.importer import import_pool
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.leads import adjudication, escalation
 from reviews.models import Adjudication, Escalation, FeedbackEvent, FinalAnswer, Item
-from reviews.roles import Role
+from reviews.people.accounts import create_user
 from tests.conftest import PASSWORD, jsonl, pool_line
 from tests.test_escalation_rules import submit
 from tests.test_queue import labelers
@@ -112,7 +112,7 @@ def test_actions_refuse_get(client, lead, desk, url):
 
 
 def test_every_lead_route_checks_the_lead_role():
-    from reviews import urls_lead
+    from reviews.urls import lead as urls_lead
 
     assert {p.callback.required_role for p in urls_lead.urlpatterns} == {Role.LEAD}
 
@@ -139,7 +139,7 @@ def test_the_queue_orders_by_severity_then_age_and_marks_overdue(client, lead, d
 
 
 def test_the_queue_filters_by_campaign_and_status(client, lead, desk):
-    from reviews.campaigns import create_campaign
+    from reviews.campaigns.setup import create_campaign
     from tests.conftest import RUBRIC
 
     other = create_campaign("other", "Other campaign", RUBRIC)

@@ -144,7 +144,7 @@ class Escalation(models.Model):
 
     def transition(self, to: str, *, user, note: str = "", feedback: dict | None = None) -> "Escalation":
         """Move to status `to` if the state machine allows it (reviews.escalation); else a DomainError."""
-        from reviews.escalation import transition
+        from reviews.leads.escalation import transition
 
         return transition(self, to, user=user, note=note, feedback=feedback)
 

@@ -2,7 +2,7 @@
 
 from django import template
 
-from reviews.markdown import render_markdown, render_prompt
+from reviews.core.markdown import render_markdown, render_prompt
 
 register = template.Library()
 

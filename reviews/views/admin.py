@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from reviews.access import get_campaign_for, role_required
-from reviews.roles import Role
+from reviews.core.roles import Role
 from scoring.jobs import request_rescore
 
 

@@ -7,11 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_role
-from reviews.datasets import DatasetUnavailable, Filters, dataset_file, download_name, request_dataset
-from reviews.exceptions import DomainError
+from reviews.campaigns.status import response_tags
+from reviews.core.exceptions import DomainError
+from reviews.core.roles import Role
+from reviews.datasets.export import DatasetUnavailable, Filters, dataset_file, download_name, request_dataset
 from reviews.models import DatasetVersion
-from reviews.roles import Role
-from reviews.status import response_tags
 
 
 class DatasetForm(forms.Form):

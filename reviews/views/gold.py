@@ -4,13 +4,13 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from reviews import gold
 from reviews.access import get_campaign_for, role_required
-from reviews.gold import GoldError
+from reviews.core.roles import Role
+from reviews.labeling import gold
+from reviews.labeling.gold import GoldError
+from reviews.labeling.progress import gold_answer_map
 from reviews.models import Item
-from reviews.progress import gold_answer_map
-from reviews.roles import Role
-from reviews.rubric_forms import GoldForm
+from reviews.rubrics.forms import GoldForm
 
 
 def _item(campaign, external_id: str) -> Item:

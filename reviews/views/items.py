@@ -10,11 +10,12 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import item_browser, nav, pool_actions
+from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_role
-from reviews.item_browser import ItemFilter
-from reviews.pool_actions import BULK_ACTIONS, PoolActionError
-from reviews.roles import Role
+from reviews.core.roles import Role
+from reviews.data import item_browser, pool_actions
+from reviews.data.item_browser import ItemFilter
+from reviews.data.pool_actions import BULK_ACTIONS, PoolActionError
 
 MAX_SELECTION = 10_000  # ids posted as a selection; a whole filter has no limit
 

@@ -13,9 +13,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import queue
 from reviews.access import get_campaign_for, role_required, user_has_role, visible_campaigns
-from reviews.forms import (
+from reviews.core.roles import Role
+from reviews.labeling import queue
+from reviews.labeling.forms import (
     CONFIDENCE_KEY,
     ESCALATION_REASONS,
     PAIRWISE_KEYS,
@@ -24,9 +25,8 @@ from reviews.forms import (
     JudgmentForm,
     SkipForm,
 )
+from reviews.labeling.progress import history_rows, own_judgments, progress_for
 from reviews.models import Assignment
-from reviews.progress import history_rows, own_judgments, progress_for
-from reviews.roles import Role
 
 HISTORY_PAGE_SIZE = 20
 # The page renews its lease this often, and at least three times per lease (leases last a minute or more).

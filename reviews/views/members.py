@@ -9,12 +9,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_role
-from reviews.campaigns import open_campaign
-from reviews.exceptions import DomainError
-from reviews.membership import add_member, remove_member
-from reviews.membership import members as campaign_members
+from reviews.campaigns.setup import open_campaign
+from reviews.core.exceptions import DomainError
+from reviews.core.roles import Role, role_of
 from reviews.models import CampaignSettings, Rubric
-from reviews.roles import Role, role_of
+from reviews.people.membership import add_member, remove_member
+from reviews.people.membership import members as campaign_members
 
 
 class CampaignForm(forms.ModelForm):

@@ -7,11 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import people as people_domain
 from reviews.access import role_required
+from reviews.core.roles import Role
 from reviews.models import Campaign
-from reviews.people import PeopleError
-from reviews.roles import Role
+from reviews.people import directory as people_domain
+from reviews.people.directory import PeopleError
 
 ROLE_CHOICES = [(r.value, r.label) for r in Role]
 

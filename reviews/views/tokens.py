@@ -6,10 +6,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from reviews.access import role_required
-from reviews.exceptions import DomainError
+from reviews.api.tokens import MAX_NAME_LENGTH, create_token, revoke_token
+from reviews.core.exceptions import DomainError
+from reviews.core.roles import Role
 from reviews.models import ApiToken, Campaign
-from reviews.roles import Role
-from reviews.tokens import MAX_NAME_LENGTH, create_token, revoke_token
 
 
 class CampaignChoices(forms.ModelMultipleChoiceField):
