@@ -107,13 +107,11 @@ def ingest(campaign, body: bytes, media_type: str, *, token) -> IngestResult:
             Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
             known = _known_hashes(campaign, [ext for _, ext, _ in scanned if ext])
             report = import_pool(campaign, io.BytesIO(lines), source_name=source)
-            FeedbackEvent.objects.create(
-                campaign=campaign,
-                role="",
-                action=FeedbackEvent.Action.INGESTED,
-                feedback={"token": token.name, "token_id": token.pk, **report.counts()},
-                rubric_version=campaign.rubric_version(),
-                settings_version=campaign.settings,
+            FeedbackEvent.record(
+                campaign,
+                FeedbackEvent.Action.INGESTED,
+                {"token": token.name, "token_id": token.pk, **report.counts()},
+                scoring_run=None,
             )
     except ImportFailed as exc:
         return _rejected(exc.report, scanned)

@@ -6,7 +6,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from reviews.core.exceptions import DomainError
-from reviews.core.roles import role_of
 from reviews.models import Campaign, CampaignSettings, FeedbackEvent
 
 FIELDS = CampaignSettings.SETTING_FIELDS
@@ -43,21 +42,17 @@ def change_settings(campaign: Campaign, values: dict, *, user, note: str = "") -
             version = campaign.update_settings(user=user, note=note, **changes)
         except ValidationError as exc:
             raise SettingsError(_messages(exc)) from exc
-        role = role_of(user) if user is not None else None
-        FeedbackEvent.objects.create(
-            campaign=campaign,
-            actor=user,
-            role=role.value if role else "",
-            action=FeedbackEvent.Action.SETTINGS_CHANGED,
-            feedback={
+        FeedbackEvent.record(
+            campaign,
+            FeedbackEvent.Action.SETTINGS_CHANGED,
+            {
                 "version": version.number,
                 "previous": current.number,
                 "note": note,
                 "changes": {name: [getattr(current, name), value] for name, value in changes.items()},
             },
-            rubric_version=campaign.rubric_version(),
+            actor=user,
             settings_version=version,
-            scoring_run_id=campaign.scoring_run_id,
         )
     return version
 

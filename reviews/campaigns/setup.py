@@ -58,7 +58,6 @@ def create_campaign(slug: str, title: str, rubric_definition: dict | None = None
 def open_campaign(slug: str, title: str, *, rubric=None, settings: dict | None = None, user=None) -> Campaign:
     """A new campaign with an existing rubric and its initial settings (version 1), recorded as a
     SETTINGS_CHANGED event; invalid settings raise ValidationError and write nothing."""
-    from reviews.core.roles import role_of
     from reviews.models import FeedbackEvent
 
     if Campaign.objects.filter(slug=slug).exists():
@@ -66,14 +65,12 @@ def open_campaign(slug: str, title: str, *, rubric=None, settings: dict | None =
     with transaction.atomic():
         campaign = Campaign.objects.create(slug=slug, title=title, rubric=rubric)
         version = campaign.update_settings(user=user, note="created", **(settings or {}))
-        role = role_of(user) if user is not None else None
-        FeedbackEvent.objects.create(
-            campaign=campaign,
+        FeedbackEvent.record(
+            campaign,
+            FeedbackEvent.Action.SETTINGS_CHANGED,
+            {"change": "campaign created", "title": title, "settings": version.values()},
             actor=user,
-            role=role.value if role else "",
-            action=FeedbackEvent.Action.SETTINGS_CHANGED,
-            feedback={"change": "campaign created", "title": title, "settings": version.values()},
             settings_version=version,
-            rubric_version=campaign.rubric_version(),
+            scoring_run=None,
         )
     return campaign

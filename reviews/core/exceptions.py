@@ -23,3 +23,15 @@ class ImportFailed(DomainError):
     def __init__(self, report):
         self.report = report
         super().__init__(f"{len(report.errors)} error(s); nothing was written")
+
+
+class EscalationError(DomainError):
+    """An escalation cannot do what was asked; the message says why."""
+
+
+class IllegalTransition(EscalationError):
+    """The state machine does not allow this move from the escalation's current status."""
+
+
+class ClaimConflict(EscalationError):
+    """Another lead holds the escalation."""

@@ -103,3 +103,9 @@ def role_of(user) -> Role | None:
     names = {g.name for g in user.groups.all()}
     held = [role for role in Role if role.value in names]
     return max(held, key=RANK.__getitem__) if held else None
+
+
+def is_lead(user) -> bool:
+    """True for leads and admins (an admin's role includes the lead's)."""
+    role = role_of(user)
+    return role is not None and RANK[role] >= RANK[Role.LEAD]

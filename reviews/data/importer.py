@@ -120,14 +120,15 @@ class PoolImporter:
                     self.report.add_error("the file is empty: no items to import")
                 if not self.report.ok:
                     raise ImportFailed(self.report)
-                FeedbackEvent.objects.create(
-                    campaign=self.campaign,
-                    actor_id=self.actor_id,
+                FeedbackEvent.record(
+                    self.campaign,
+                    FeedbackEvent.Action.IMPORTED,
+                    {"source": self.source_name, **self.report.counts()},
+                    actor=self.actor_id,
                     role=self.role,
-                    action=FeedbackEvent.Action.IMPORTED,
-                    feedback={"source": self.source_name, **self.report.counts()},
                     rubric_version=self.rubric_version,
                     settings_version=self.settings_version,
+                    scoring_run=None,
                 )
         except ImportFailed:
             self.report.created = 0
@@ -354,20 +355,19 @@ class PoolImporter:
                 continue
             self.report.labels += len(line.labels)
             labeled.append(item_id)
-            events.append(
-                (
-                    self.campaign.id,
-                    item_id,
-                    self.actor_id,
-                    self.role,
-                    FeedbackEvent.Action.IMPORTED,
-                    {"labels": len(line.labels), "source": self.source_name},
-                    rubric_id,
-                    settings_id,
-                    now,
-                )
-            )
-        sql.insert_rows(FeedbackEvent, EVENT_COLUMNS, events)
+            events.append((item_id, {"labels": len(line.labels)}))
+        FeedbackEvent.record(
+            self.campaign,
+            FeedbackEvent.Action.IMPORTED,
+            {"source": self.source_name},
+            actor=self.actor_id,
+            role=self.role,
+            rubric_version=rubric_id,
+            settings_version=settings_id,
+            scoring_run=None,
+            created_at=now,
+            per_item=events,
+        )
         return labeled
 
 
@@ -412,17 +412,6 @@ ADJUDICATION_COLUMNS = [
     "rationale",
     "rubric_ambiguous",
     "ambiguity_note",
-    "rubric_version_id",
-    "settings_version_id",
-    "created_at",
-]
-EVENT_COLUMNS = [
-    "campaign_id",
-    "item_id",
-    "actor_id",
-    "role",
-    "action",
-    "feedback",
     "rubric_version_id",
     "settings_version_id",
     "created_at",

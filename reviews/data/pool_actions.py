@@ -10,9 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from reviews.core import sql
 from reviews.core.exceptions import DomainError
-from reviews.core.roles import role_of
 from reviews.leads import policy
 from reviews.models import Campaign, Escalation, FeedbackEvent, FinalAnswer, Item, ItemScore
 
@@ -50,36 +48,7 @@ def _update(ids: list[int], **values) -> None:
 
 def _events(campaign: Campaign, item_ids, *, user, action: str, feedback: dict) -> None:
     """One FeedbackEvent per item, written in bulk (COPY on PostgreSQL): a whole filter may be 100k items."""
-    role = role_of(user) if user is not None else None
-    settings_version = campaign.settings
-    rubric_version = campaign.rubric_version()
-    now = timezone.now()
-    common = (
-        campaign.id,
-        user.pk if user is not None else None,
-        role.value if role else "",
-        action,
-        feedback,
-        rubric_version.id if rubric_version else None,
-        settings_version.id,
-        campaign.scoring_run_id,
-        now,
-    )
-    sql.insert_rows(FeedbackEvent, EVENT_COLUMNS, [(item_id, *common) for item_id in item_ids])
-
-
-EVENT_COLUMNS = [
-    "item_id",
-    "campaign_id",
-    "actor_id",
-    "role",
-    "action",
-    "feedback",
-    "rubric_version_id",
-    "settings_version_id",
-    "scoring_run_id",
-    "created_at",
-]
+    FeedbackEvent.record(campaign, action, feedback, actor=user, per_item=[(item_id, {}) for item_id in item_ids])
 
 
 def requeue(campaign: Campaign, item_ids, *, user, reason: str, request_run: bool = True) -> int:
@@ -170,24 +139,12 @@ def set_gold(campaign: Campaign, item_ids, *, user, reason: str, gold: bool = Tr
             item.is_gold = True
             item.gold_answers = answers[item.id]
         Item.objects.bulk_update(items, ["is_gold", "gold_answers"], batch_size=500)
-        role = role_of(user) if user is not None else None
-        rubric_version, settings_version = campaign.rubric_version(), campaign.settings
-        FeedbackEvent.objects.bulk_create(
-            [
-                FeedbackEvent(
-                    campaign=campaign,
-                    item_id=item.id,
-                    actor=user,
-                    role=role.value if role else "",
-                    action=FeedbackEvent.Action.GOLD_CHANGED,
-                    feedback={"gold": True, "answers": item.gold_answers, "reason": reason},
-                    rubric_version=rubric_version,
-                    settings_version=settings_version,
-                    scoring_run_id=campaign.scoring_run_id,
-                )
-                for item in items
-            ],
-            batch_size=CHUNK,
+        FeedbackEvent.record(
+            campaign,
+            FeedbackEvent.Action.GOLD_CHANGED,
+            {"gold": True, "reason": reason},
+            actor=user,
+            per_item=[(item.id, {"answers": item.gold_answers}) for item in items],
         )
     return len(items)
 

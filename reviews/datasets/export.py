@@ -26,7 +26,6 @@ from django.db import connection, transaction
 from redis.exceptions import RedisError
 
 from reviews.core.exceptions import DomainError
-from reviews.core.roles import role_of
 from reviews.labeling.progress import gold_answer_map
 from reviews.models import (
     Adjudication,
@@ -495,7 +494,6 @@ def write_dataset(exporter: Exporter) -> Build:
 def create_dataset(campaign: Campaign, fmt: str, filters: Filters, *, user=None) -> DatasetVersion:
     """Build, store and record a new immutable dataset version; writes a DATASET_CREATED event."""
     build = write_dataset(Exporter(campaign, fmt, filters))
-    role = role_of(user) if user is not None else None
     counts = dict(sorted(build.counts.items()))
     with transaction.atomic():
         version = DatasetVersion.objects.create(
@@ -509,20 +507,18 @@ def create_dataset(campaign: Campaign, fmt: str, filters: Filters, *, user=None)
             size_bytes=build.size_bytes,
             created_by=user,
         )
-        FeedbackEvent.objects.create(
-            campaign=campaign,
-            actor=user,
-            role=role.value if role else "",
-            action=FeedbackEvent.Action.DATASET_CREATED,
-            feedback={
+        FeedbackEvent.record(
+            campaign,
+            FeedbackEvent.Action.DATASET_CREATED,
+            {
                 "dataset": str(version.uid),
                 "format": fmt,
                 "filters": version.filters,
                 "counts": counts,
                 "content_hash": build.content_hash,
             },
-            rubric_version=campaign.rubric_version(),
-            settings_version=campaign.settings,
+            actor=user,
+            scoring_run=None,
         )
     return version
 

@@ -8,7 +8,6 @@ reviews.progress.gold_answer_map reads to give each labeler an accuracy figure.
 from django.db import transaction
 
 from reviews.core.exceptions import DomainError
-from reviews.core.roles import role_of
 from reviews.data.pool_format import parse_gold
 from reviews.models import FeedbackEvent, Item
 
@@ -33,19 +32,7 @@ def validate_gold(item: Item, answers) -> list[dict]:
 
 
 def _record(item: Item, user, feedback: dict) -> FeedbackEvent:
-    campaign = item.campaign
-    role = role_of(user) if user is not None else None
-    return FeedbackEvent.objects.create(
-        campaign=campaign,
-        item=item,
-        actor=user,
-        role=role.value if role else "",
-        action=FeedbackEvent.Action.GOLD_CHANGED,
-        feedback=feedback,
-        rubric_version=campaign.rubric_version(),
-        settings_version=campaign.settings,
-        scoring_run_id=campaign.scoring_run_id,
-    )
+    return FeedbackEvent.record(item.campaign, FeedbackEvent.Action.GOLD_CHANGED, feedback, actor=user, item=item)
 
 
 def mark_gold(item: Item, answers, *, user) -> Item:

@@ -267,22 +267,23 @@ def _lock_live(user, uid) -> Assignment:
 
 def _event(assignment: Assignment, user, action: str, feedback: dict, annotator=None) -> FeedbackEvent:
     role = user_role(user)
-    return FeedbackEvent.objects.create(
-        campaign=assignment.item.campaign,
-        item=assignment.item,
-        actor=user,
-        annotator=annotator or _annotator(user),
-        role=role.value if role else "",
-        action=action,
-        feedback={
+    return FeedbackEvent.record(
+        assignment.item.campaign,
+        action,
+        {
             "assignment": str(assignment.uid),
             "shown_left": assignment.left_response.key,
             "reason": assignment.reason,
             **feedback,
         },
-        rubric_version=assignment.rubric_version,
-        settings_version=assignment.settings_version,
-        scoring_run=assignment.scoring_run,
+        actor=user,
+        role=role.value if role else "",
+        item=assignment.item,
+        annotator=annotator or _annotator(user),
+        # The lease's context: what the labeler saw when the item was served.
+        rubric_version=assignment.rubric_version_id,
+        settings_version=assignment.settings_version_id,
+        scoring_run=assignment.scoring_run_id,
     )
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Q
 
-from reviews.core.exceptions import DomainError
-from reviews.core.roles import role_of
+from reviews.core.exceptions import ClaimConflict, DomainError
+from reviews.core.roles import is_lead
 from reviews.leads import escalation as esc
 from reviews.leads import final_answers, policy
 from reviews.models import (
@@ -106,7 +106,7 @@ def adjudicate(
     version = campaign.rubric_version()
     if version is None:
         raise AdjudicationError(["This campaign has no published rubric to adjudicate against."])
-    if not esc._is_lead(user):
+    if not is_lead(user):
         raise AdjudicationError(["Only leads can adjudicate."])
     if escalation is not None and escalation.item_id != item.id:
         raise AdjudicationError(["That escalation belongs to another item."])
@@ -141,18 +141,14 @@ def adjudicate(
         if escalation is not None:
             escalation.transition(Escalation.Status.RESOLVED, user=user, note=adjudication.rationale, feedback=feedback)
         else:
-            role = role_of(user)
-            FeedbackEvent.objects.create(
-                campaign=campaign,
-                item=item,
+            FeedbackEvent.record(
+                campaign,
+                FeedbackEvent.Action.ADJUDICATED,
+                feedback,
                 actor=user,
+                item=item,
                 annotator=adjudication.lead,
-                role=role.value if role else "",
-                action=FeedbackEvent.Action.ADJUDICATED,
-                feedback=feedback,
                 rubric_version=version,
-                settings_version=campaign.settings,
-                scoring_run_id=campaign.scoring_run_id,
             )
     return adjudication
 
@@ -180,7 +176,7 @@ def revise(item: Item, user, note: str) -> Escalation:
     if escalation.status == Escalation.Status.OPEN:
         escalation = esc.claim(escalation, user)
     elif escalation.claimed_by_id != user.id:
-        raise esc.ClaimConflict(esc._held_message(escalation))
+        raise ClaimConflict(escalation.held_message())
     return escalation
 
 

@@ -1,11 +1,8 @@
-"""Escalations: the policy rules over the pool, opening one, and the state machine a lead drives.
+"""Escalations: the policy rules over the pool, opening one, and the leads' queue.
 
-States: open → in_review (a lead claims it) → resolved (adjudicated) | dismissed (with a
-reason); in_review → open when the lead releases it; resolved or dismissed → open when a
-lead reopens it. `transition` is the only way to change a status: it checks the move, who
-makes it, and writes the FeedbackEvent; anything else raises an EscalationError.
-While an item has an open or in-review escalation it is out of the labelers' queue
-(`Item.escalated`).
+The state machine a lead drives (open → in review → resolved | dismissed, release, reopen) is
+the model's: `Escalation.transition` (reviews/models/labels.py) checks each move and writes its
+FeedbackEvent; `claim`, `release`, `dismiss` and `reopen` here are its named moves.
 """
 
 import uuid
@@ -18,8 +15,7 @@ from django.db.models import Avg, Count, Max, Min
 from django.utils import timezone
 
 from reviews.core import sql
-from reviews.core.exceptions import DomainError
-from reviews.core.roles import RANK, Role, role_of
+from reviews.core.exceptions import ClaimConflict, EscalationError, IllegalTransition  # noqa: F401 (public here too)
 from reviews.leads import policy
 from reviews.leads.final_answers import ADJUDICATED_SQL, VOTES_SQL
 from reviews.models import (
@@ -32,9 +28,9 @@ from reviews.models import (
     Judgment,
     LabelKind,
 )
+from reviews.models.labels import ACTIVE
 
 Status = Escalation.Status
-ACTIVE = (Status.OPEN, Status.IN_REVIEW)
 CLOSED = (Status.RESOLVED, Status.DISMISSED)
 MANUAL_REASONS = (
     Escalation.Reason.AMBIGUOUS,
@@ -45,145 +41,34 @@ MANUAL_REASONS = (
 RULES_CHUNK = 1000
 
 
-class EscalationError(DomainError):
-    """An escalation cannot do what was asked; the message says why."""
-
-
-class IllegalTransition(EscalationError):
-    """The state machine does not allow this move from the escalation's current status."""
-
-
-class ClaimConflict(EscalationError):
-    """Another lead holds the escalation."""
-
-
-# (from, to) → the feedback event that records the move.
-TRANSITIONS = {
-    (Status.OPEN, Status.IN_REVIEW): FeedbackEvent.Action.ESCALATION_CLAIMED,
-    (Status.IN_REVIEW, Status.OPEN): FeedbackEvent.Action.ESCALATION_RELEASED,
-    (Status.IN_REVIEW, Status.RESOLVED): FeedbackEvent.Action.ADJUDICATED,
-    (Status.IN_REVIEW, Status.DISMISSED): FeedbackEvent.Action.ESCALATION_DISMISSED,
-    (Status.RESOLVED, Status.OPEN): FeedbackEvent.Action.ESCALATION_REOPENED,
-    (Status.DISMISSED, Status.OPEN): FeedbackEvent.Action.ESCALATION_REOPENED,
-}
-VERBS = {
-    Status.IN_REVIEW: "claim",
-    Status.OPEN: "reopen",
-    Status.RESOLVED: "resolve",
-    Status.DISMISSED: "dismiss",
-}
-
-
-def _is_lead(user) -> bool:
-    role = role_of(user)
-    return role is not None and RANK[role] >= RANK[Role.LEAD]
-
-
-def _event(escalation: Escalation, user, action: str, feedback: dict, *, settings_version=None, run_id=None):
-    campaign = escalation.campaign
-    role = role_of(user) if user is not None else None
-    return FeedbackEvent(
-        campaign_id=campaign.id,
-        item_id=escalation.item_id,
-        actor=user,
-        annotator=None,
-        role=role.value if role else "",
-        action=action,
-        feedback={"escalation": str(escalation.uid), **feedback},
-        rubric_version=campaign.rubric_version(),
-        settings_version=settings_version or campaign.settings,
-        scoring_run_id=run_id if run_id is not None else campaign.scoring_run_id,
-    )
-
-
-def _sync_item_flags(item_ids) -> None:
-    """Item.escalated = the item has an open or in-review escalation."""
-    item_ids = list(item_ids)
-    active = set(Escalation.objects.filter(item_id__in=item_ids, status__in=ACTIVE).values_list("item_id", flat=True))
-    Item.objects.filter(id__in=active, escalated=False).update(escalated=True)
-    Item.objects.filter(id__in=set(item_ids) - active, escalated=True).update(escalated=False)
-
-
-def transition(escalation: Escalation, to: str, *, user, note: str = "", feedback: dict | None = None) -> Escalation:
-    """Move an escalation to `to` if the state machine allows it; record it; return the fresh row.
-
-    Only leads act; an escalation in review belongs to the lead who claimed it (an admin may
-    release it). Dismissing needs a reason. Raises EscalationError (IllegalTransition,
-    ClaimConflict) and changes nothing otherwise.
-    """
-    if user is None or not _is_lead(user):
-        raise EscalationError("Only leads can claim, resolve, dismiss or reopen escalations.")
-    note = (note or "").strip()
-    with transaction.atomic():
-        # The row lock makes racing leads queue up here; the loser then sees the winner's status.
-        current = Escalation.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=escalation.pk)
-        source = current.status
-        if (source, to) not in TRANSITIONS:
-            if source == Status.IN_REVIEW and to == Status.IN_REVIEW:
-                if current.claimed_by_id == user.id:
-                    return current  # a repeated claim by its holder changes nothing
-                raise ClaimConflict(_held_message(current))
-            raise IllegalTransition(
-                f"This escalation is {current.get_status_display().lower()}: it cannot be {_past(to)} now."
-            )
-        if source == Status.IN_REVIEW and current.claimed_by_id != user.id:
-            may_release = to == Status.OPEN and role_of(user) == Role.ADMIN
-            if not may_release:
-                raise ClaimConflict(_held_message(current))
-        if to == Status.DISMISSED and not note:
-            raise EscalationError("Give a reason for dismissing the escalation.")
-        now = timezone.now()
-        changes = {"status": to, "updated_at": now}
-        if to == Status.IN_REVIEW:
-            changes.update(claimed_by=user, claimed_at=now)
-        elif to == Status.OPEN:
-            changes.update(claimed_by=None, claimed_at=None, closed_at=None)
-        else:
-            changes.update(closed_at=now, resolution_note=note)
-        # Conditional on the status read under the lock: a belt to the lock's braces.
-        if Escalation.objects.filter(pk=current.pk, status=source).update(**changes) != 1:
-            raise ClaimConflict("Another lead changed this escalation at the same moment; reload and try again.")
-        for name, value in changes.items():
-            setattr(current, name, value)
-        _sync_item_flags([current.item_id])
-        _event(
-            current,
-            user,
-            TRANSITIONS[(source, to)],
-            {"from": source, "to": to, **({"note": note} if note else {}), **(feedback or {})},
-        ).save()
-    escalation.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
-    return current
-
-
-def _past(to: str) -> str:
-    return {"in_review": "claimed", "open": "reopened", "resolved": "resolved", "dismissed": "dismissed"}[to]
-
-
-def _held_message(escalation: Escalation) -> str:
-    who = escalation.claimed_by.get_username() if escalation.claimed_by_id else "another lead"
-    since = timezone.localtime(escalation.claimed_at).strftime("%H:%M") if escalation.claimed_at else "just now"
-    return f"{who} claimed this escalation (at {since}) and is reviewing it; pick another one."
-
-
 def claim(escalation: Escalation, user) -> Escalation:
     """The lead takes the escalation for review; a second lead gets ClaimConflict."""
-    return transition(escalation, Status.IN_REVIEW, user=user)
+    return escalation.transition(Status.IN_REVIEW, user=user)
 
 
 def release(escalation: Escalation, user) -> Escalation:
     """Hand a claimed escalation back to the queue."""
-    return transition(escalation, Status.OPEN, user=user)
+    return escalation.transition(Status.OPEN, user=user)
 
 
 def dismiss(escalation: Escalation, user, reason: str) -> Escalation:
     """Close a claimed escalation without an adjudication; the item goes back to the labelers' queue."""
-    return transition(escalation, Status.DISMISSED, user=user, note=reason)
+    return escalation.transition(Status.DISMISSED, user=user, note=reason)
 
 
 def reopen(escalation: Escalation, user, note: str = "") -> Escalation:
     """Put a resolved or dismissed escalation back in the leads' queue."""
-    return transition(escalation, Status.OPEN, user=user, note=note)
+    return escalation.transition(Status.OPEN, user=user, note=note)
+
+
+def _record_escalated(escalation: Escalation, user, feedback: dict) -> None:
+    FeedbackEvent.record(
+        escalation.campaign,
+        FeedbackEvent.Action.ESCALATED,
+        {"escalation": str(escalation.uid), **feedback},
+        actor=user,
+        item=escalation.item_id,
+    )
 
 
 def _severity(item: Item) -> float:
@@ -228,12 +113,11 @@ def open_escalation(
                 existing.updated_at = timezone.now()
                 existing.save(update_fields=["rules", "comment", "updated_at"])
             if record_event:
-                _event(
+                _record_escalated(
                     existing,
                     user,
-                    FeedbackEvent.Action.ESCALATED,
                     {"reason": reason, "rules": rules, "comment": comment, "trigger": trigger, "joined": True},
-                ).save()
+                )
             return existing, False
         escalation = Escalation.objects.create(
             uid=uuid.uuid4(),
@@ -247,12 +131,9 @@ def open_escalation(
         )
         Item.objects.filter(pk=locked.pk).update(escalated=True)
         if record_event:
-            _event(
-                escalation,
-                user,
-                FeedbackEvent.Action.ESCALATED,
-                {"reason": reason, "rules": rules, "comment": comment, "trigger": trigger},
-            ).save()
+            _record_escalated(
+                escalation, user, {"reason": reason, "rules": rules, "comment": comment, "trigger": trigger}
+            )
     item.escalated = True
     return escalation, True
 
@@ -501,33 +382,15 @@ def run_rules(campaign, item_ids=None, *, trigger: str, scoring_run=None) -> lis
                 ],
             )
             Item.objects.filter(id__in=free).update(escalated=True)
-            sql.insert_rows(
-                FeedbackEvent,
-                [
-                    "campaign_id",
-                    "item_id",
-                    "role",
-                    "action",
-                    "feedback",
-                    "rubric_version_id",
-                    "settings_version_id",
-                    "scoring_run_id",
-                    "created_at",
-                ],
-                [
-                    (
-                        campaign.id,
-                        e.item_id,
-                        "",
-                        FeedbackEvent.Action.ESCALATED,
-                        {"escalation": str(e.uid), "reason": "rule", "rules": e.rules, "trigger": trigger},
-                        rubric_version.id if rubric_version else None,
-                        settings_version.id,
-                        run_id,
-                        now,
-                    )
-                    for e in batch
-                ],
+            FeedbackEvent.record(
+                campaign,
+                FeedbackEvent.Action.ESCALATED,
+                {"reason": "rule", "trigger": trigger},
+                rubric_version=rubric_version,
+                settings_version=settings_version,
+                scoring_run=run_id,
+                created_at=now,
+                per_item=[(e.item_id, {"escalation": str(e.uid), "rules": e.rules}) for e in batch],
             )
             created.extend(batch)
     return created

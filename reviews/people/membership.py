@@ -23,21 +23,18 @@ class MembershipError(DomainError):
 
 
 def _record(campaign, membership, *, by, change: str, note: str) -> None:
-    role = role_of(by) if by is not None else None
-    FeedbackEvent.objects.create(
-        campaign=campaign,
-        actor=by,
-        role=role.value if role else "",
-        action=FeedbackEvent.Action.MEMBERSHIP_CHANGED,
-        feedback={
+    FeedbackEvent.record(
+        campaign,
+        FeedbackEvent.Action.MEMBERSHIP_CHANGED,
+        {
             "change": change,
             "user": membership.user.get_username(),
             "user_id": membership.user_id,
             "member_role": (role_of(membership.user) or Role.LABELER).value if membership.user.is_active else "",
             "note": note,
         },
-        settings_version=campaign.settings,
-        rubric_version=campaign.rubric_version(),
+        actor=by,
+        scoring_run=None,
     )
 
 

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviews.core.exceptions import DomainError, RubricError
-from reviews.core.roles import role_of
 from reviews.data import pool_actions
 from reviews.leads import adjudication
 from reviews.models import (
@@ -145,25 +144,21 @@ def publish_draft(draft: RubricVersion, *, user, note: str) -> Published:
             rubric.title = parsed.title
             rubric.save(update_fields=["title"])
         result = Published(fresh)
-        role = role_of(user) if user is not None else None
         for campaign in Campaign.objects.filter(rubric=rubric).order_by("slug"):
             stale = len(stale_item_ids(campaign, fresh))
             result.campaigns.append((campaign, stale))
-            FeedbackEvent.objects.create(
-                campaign=campaign,
-                actor=user,
-                role=role.value if role else "",
-                action=FeedbackEvent.Action.RUBRIC_PUBLISHED,
-                feedback={
+            FeedbackEvent.record(
+                campaign,
+                FeedbackEvent.Action.RUBRIC_PUBLISHED,
+                {
                     "rubric": rubric.slug,
                     "version": fresh.number,
                     "previous": latest.number if latest else None,
                     "note": note,
                     "stale_items": stale,
                 },
+                actor=user,
                 rubric_version=fresh,
-                settings_version=campaign.settings,
-                scoring_run_id=campaign.scoring_run_id,
             )
     return result
 
