@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reviews.models import ItemScore, ScoringRun
-from scoring import chunked, jobs
+from scoring import chunked, runs
 from tests.processes import manage_popen, process_env
 from tests.test_scoring_jobs import make_campaign, rescore_now
 
@@ -52,7 +52,7 @@ def test_two_workers_share_the_chunks_of_one_run_and_it_commits_once(redis_url, 
     # New texts make the split run hash features in chunks too.
     campaign.prompts.update(features_version=0)
 
-    request = jobs.request_rescore(campaign, "test")
+    request = runs.request_rescore(campaign, "test")
     env = process_env(redis_url, **SPLIT)
     workers = [manage_popen("rqworker", "default", env=env) for _ in range(2)]
     try:
@@ -86,7 +86,7 @@ def test_a_lost_chunk_fails_the_run_and_the_previous_scores_stay(redis_url, sett
     settings.SCORING_SPLIT_CHUNK_ITEMS = 100
     campaign = make_campaign(300, labeled_share=0.2)
     first = rescore_now(campaign)
-    run = jobs._claim(campaign, trigger="test")
+    run = runs.claim(campaign, trigger="test")
     chunked.start(run)
     assert chunked.train_job(run.id).endswith("3 score chunks")
     chunked.score_job(run.id, 0, *_range(campaign, 0, 100))

@@ -15,7 +15,7 @@ from reviews.campaigns.setup import create_campaign
 from reviews.data.importer import import_pool
 from reviews.dev.synthetic import BENCH_RUBRIC, synthetic_lines
 from reviews.models import Campaign, Item, ItemScore, ScoringRun
-from scoring import jobs
+from scoring import jobs, rescorer, runs
 from tests.conftest import jsonl, pool_line
 from tests.processes import manage_popen, manage_run, process_env
 
@@ -78,15 +78,15 @@ def test_items_whose_text_is_empty_after_cleaning_or_enormous_still_score():
 def test_a_run_marked_lost_cannot_commit_over_a_newer_one(settings):
     campaign = make_campaign(60)
     first = rescore_now(campaign)
-    slow = jobs._claim(campaign, trigger="slow")  # a run whose worker stalls ...
+    slow = runs.claim(campaign, trigger="slow")  # a run whose worker stalls ...
     settings.SCORING_STALE_SECONDS = 0
     newer = rescore_now(campaign)  # ... is failed as lost, and a newer run commits
     slow.refresh_from_db()
     assert slow.status == Status.FAILED and newer.id > first.id
     settings.SCORING_STALE_SECONDS = 300
     ScoringRun.objects.filter(pk=slow.pk).update(status=Status.RUNNING)  # even if it looked alive again
-    with pytest.raises(jobs.RunLost, match="newer than run"):
-        jobs.Rescorer(slow).execute()
+    with pytest.raises(rescorer.RunLost, match="newer than run"):
+        rescorer.Rescorer(slow).execute()
     campaign.refresh_from_db()
     assert campaign.scoring_run == newer
     assert ItemScore.objects.filter(run=newer).count() == 60
@@ -107,10 +107,10 @@ def test_the_budget_finishes_items_in_progress_first():
 @pytest.mark.django_db
 def test_another_run_cannot_start_while_one_is_running():
     campaign = make_campaign(10)
-    running = jobs._claim(campaign, trigger="first")
+    running = runs.claim(campaign, trigger="first")
     assert running.status == Status.RUNNING
-    assert jobs._claim(campaign, trigger="second") is None
-    with pytest.raises(jobs.RunBusy):
+    assert runs.claim(campaign, trigger="second") is None
+    with pytest.raises(runs.RunBusy):
         jobs.rescore_in_foreground(campaign, "command")
 
 
@@ -120,9 +120,9 @@ def test_lost_runs_are_failed_once_their_heartbeat_is_stale(settings):
     settings.SCORING_STALE_SECONDS = 60
     run = ScoringRun.objects.create(campaign=campaign, status=Status.RUNNING)
     ScoringRun.objects.filter(pk=run.pk).update(heartbeat_at=run.requested_at)
-    assert jobs.fail_lost_runs(campaign) == 0  # still fresh
+    assert runs.fail_lost_runs(campaign) == 0  # still fresh
     ScoringRun.objects.filter(pk=run.pk).update(heartbeat_at=run.requested_at - timedelta(seconds=61))
-    assert jobs.fail_lost_runs(campaign) == 1
+    assert runs.fail_lost_runs(campaign) == 1
     run.refresh_from_db()
     assert run.status == Status.FAILED and "worker lost" in run.error
 
@@ -130,8 +130,8 @@ def test_lost_runs_are_failed_once_their_heartbeat_is_stale(settings):
 @pytest.mark.django_db(transaction=True)
 def test_a_request_while_one_is_queued_is_coalesced(redis_url):
     campaign = make_campaign(10)
-    first = jobs.request_rescore(campaign, "button")
-    second = jobs.request_rescore(campaign, "button")
+    first = runs.request_rescore(campaign, "button")
+    second = runs.request_rescore(campaign, "button")
     assert first.outcome == "queued"
     assert second.outcome == "coalesced" and second.run == first.run
     assert ScoringRun.objects.filter(campaign=campaign).count() == 1
@@ -145,7 +145,7 @@ def test_a_run_sent_while_another_was_running_is_sent_again_when_that_one_ends(r
     running = ScoringRun.objects.create(
         campaign=campaign, status=Status.RUNNING, started_at=now, heartbeat_at=now, trigger="elsewhere"
     )
-    waiting = jobs.request_rescore(campaign, "button")
+    waiting = runs.request_rescore(campaign, "button")
     assert waiting.outcome == "queued"
     # A worker takes the job while the other run is running: the run is not started, the job ends.
     result = manage_run("rqworker", "--burst", "default", env=process_env(redis_url))
@@ -154,7 +154,7 @@ def test_a_run_sent_while_another_was_running_is_sent_again_when_that_one_ends(r
     assert waiting.run.status == Status.QUEUED
     # When the running run ends, the waiting one is sent again (its ended job does not block it) and runs.
     ScoringRun.objects.filter(pk=running.pk).update(status=Status.SUCCEEDED, finished_at=timezone.now())
-    assert jobs.enqueue(waiting.run).outcome == "queued"
+    assert runs.enqueue(waiting.run).outcome == "queued"
     result = manage_run("rqworker", "--burst", "default", env=process_env(redis_url))
     assert result.returncode == 0, result.stdout + result.stderr
     waiting.run.refresh_from_db()
@@ -168,9 +168,9 @@ def test_the_judgment_trigger_fires_after_n_new_human_judgments(settings):
     campaign.update_settings(rescore_every=3)
     labels = [{"annotator": "h", "kind": "human", "criterion": "preference", "value": "tie"}]
     import_pool(campaign, jsonl(pool_line("x1", labels=labels), pool_line("x2", labels=labels)))
-    assert jobs.maybe_rescore_after_judgments(campaign) is None
+    assert runs.maybe_rescore_after_judgments(campaign) is None
     import_pool(campaign, jsonl(pool_line("x3", labels=labels)))
-    request = jobs.maybe_rescore_after_judgments(campaign)
+    request = runs.maybe_rescore_after_judgments(campaign)
     assert request is not None and request.run.trigger == "3 judgments"
 
 
@@ -178,7 +178,7 @@ def test_the_judgment_trigger_fires_after_n_new_human_judgments(settings):
 def test_an_unreachable_redis_records_the_run_and_the_schedule_sends_it_later(settings, redis_url):
     campaign = make_campaign(30)
     settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}
-    request = jobs.request_rescore(campaign, "button")
+    request = runs.request_rescore(campaign, "button")
     assert request.outcome == "unavailable"
     assert "unreachable" in request.message
     assert ScoringRun.objects.get().status == Status.QUEUED
@@ -200,7 +200,7 @@ def test_a_worker_killed_mid_run_leaves_the_previous_scores_and_the_next_run_com
     campaign = make_campaign(4000, labeled_share=0.2)
     first = rescore_now(campaign)
     before = dict(ItemScore.objects.filter(run=first).values_list("item_id", "utility"))
-    request = jobs.request_rescore(campaign, "button")
+    request = runs.request_rescore(campaign, "button")
     assert request.outcome == "queued"
 
     env = process_env(redis_url, SCORING_CHUNK_SIZE="40")
@@ -226,7 +226,7 @@ def test_a_worker_killed_mid_run_leaves_the_previous_scores_and_the_next_run_com
 
     settings.SCORING_STALE_SECONDS = 0
     time.sleep(0.01)
-    retry = jobs.request_rescore(campaign, "button")  # fails the lost run first
+    retry = runs.request_rescore(campaign, "button")  # fails the lost run first
     lost.refresh_from_db()
     assert lost.status == Status.FAILED
     assert retry.outcome == "queued"
@@ -283,8 +283,8 @@ def test_risk_labels_come_from_risk_options_once_their_criteria_are_decided():
         ),
     )
     ids = dict(Item.objects.values_list("external_id", "id"))
-    run = jobs._claim(campaign, trigger="test")
-    examples = jobs.Rescorer(run)._risk_examples()
+    run = runs.claim(campaign, trigger="test")
+    examples = rescorer.Rescorer(run)._risk_examples()
     assert examples == {ids["harmful"]: 1, ids["fine"]: 0}
 
 

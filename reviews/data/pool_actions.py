@@ -70,7 +70,7 @@ def requeue(campaign: Campaign, item_ids, *, user, reason: str, request_run: boo
 
 
 def _request_run(campaign: Campaign, count: int) -> None:
-    from scoring.jobs import request_rescore
+    from scoring.runs import request_rescore
 
     request_rescore(campaign, trigger=f"re-queue of {count} items")
 

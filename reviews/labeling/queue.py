@@ -30,7 +30,7 @@ from reviews.models import (
     LabelKind,
     Source,
 )
-from scoring.jobs import maybe_rescore_after_judgments
+from scoring.runs import maybe_rescore_after_judgments
 
 Status = Assignment.Status
 # A labeler who finished a lease this way never gets the item again.

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_POST
 
 from reviews.access import get_campaign_for, role_required
 from reviews.core.roles import Role
-from scoring.jobs import request_rescore
+from scoring.runs import request_rescore
 
 
 @require_POST

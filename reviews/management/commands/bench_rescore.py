@@ -18,7 +18,8 @@ from reviews.dev.embedded_redis import EmbeddedRedis
 from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 from reviews.management.commands.bench_queue import database_url
 from reviews.models import ItemScore, Response, ScoringRun
-from scoring.jobs import request_rescore, rescore_in_foreground
+from scoring.jobs import rescore_in_foreground
+from scoring.runs import request_rescore
 
 
 class Command(BaseCommand):
