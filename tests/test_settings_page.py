@@ -3,9 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from reviews.campaigns.forms import SettingsForm
 from reviews.campaigns.settings_history import SettingsError, change_settings, settings_history
 from reviews.models import CampaignSettings, FeedbackEvent
-from reviews.rubrics.forms import SettingsForm
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""Forms of the labelers' pages: they turn posted answers into the values reviews.queue takes.
+"""Forms of the labelers' pages (and the gold page, which asks the same questions): they turn
+posted answers into the values reviews.labeling.queue and reviews.labeling.gold take.
 
 The compare page shows the responses as "Response A" (left) and "Response B" (right) and
 never their keys, so the form speaks in sides ("left", "right", "tie") and maps them to
@@ -11,7 +12,7 @@ from django import forms
 from django.forms.boundfield import BoundWidget
 from django.utils.functional import cached_property
 
-from reviews.models import Assignment, Escalation
+from reviews.models import Assignment, Escalation, Item, RubricVersion
 from reviews.rubrics.definition import TIE, Criterion
 
 SIDES = ("left", "right")
@@ -291,3 +292,52 @@ class EscalateForm(forms.Form):
 class SkipForm(forms.Form):
     prefix = "skip"
     time_spent_ms = TimeSpentField()
+
+
+# -- gold ----------------------------------------------------------------------------------
+
+
+class GoldForm(JudgmentForm):
+    """The compare page's questions, for an admin to give an item's known answers (any subset)."""
+
+    def __init__(self, item: Item, rubric_version: RubricVersion, *args, gold: list[dict] | None = None, **kwargs):
+        # The admin is not blind: Response A is always the item's first response.
+        assignment = Assignment(item=item, left_response=item.response_a, rubric_version=rubric_version)
+        super().__init__(assignment, *args, **kwargs)
+        for name in ("confidence", "rationale", "time_spent_ms"):
+            del self.fields[name]
+        side_of = {item.response_a.key: "left", item.response_b.key: "right"}
+        for q in self.questions:
+            q.bound.field.required = False
+        for answer in gold or []:
+            criterion = self.rubric.criterion(answer.get("criterion"))
+            if criterion is None:
+                continue
+            side = side_of.get(answer.get("response")) if criterion.per_response else None
+            name = f"q.{criterion.slug}" + (f".{side}" if side else "")
+            if name in self.fields:
+                value = answer["value"]
+                if criterion.kind == "pairwise":
+                    value = side_of.get(value, value)
+                self.initial[name] = str(value)
+
+    def clean(self):
+        cleaned = forms.Form.clean(self)
+        if not any(cleaned.get(q.name) not in (None, "") for q in self.questions):
+            raise forms.ValidationError("Give at least one known answer, or unmark the item as gold.")
+        return cleaned
+
+    def gold_answers(self) -> list[dict]:
+        """The answers given, in the import format (reviews.labeling.gold.mark_gold validates them)."""
+        out = []
+        for q in self.questions:
+            value = self.cleaned_data.get(q.name)
+            if value in (None, ""):
+                continue
+            if q.criterion.kind == "pairwise" and value != TIE:
+                value = self.responses[value].key
+            answer = {"criterion": q.criterion.slug, "value": value}
+            if q.side:
+                answer["response"] = self.responses[q.side].key
+            out.append(answer)
+        return out

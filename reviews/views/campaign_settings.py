@@ -5,9 +5,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from reviews.access import get_campaign_for, role_required
+from reviews.campaigns.forms import SettingsForm
 from reviews.campaigns.settings_history import SettingsError, change_settings, settings_history
 from reviews.core.roles import Role
-from reviews.rubrics.forms import SettingsForm
 
 
 @role_required(Role.ADMIN)
