@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from reviews.core import sql
+from reviews.core import sql as bulk  # reviews.bulk before the re-layout; the body keeps the name
 from reviews.leads import escalation
 from reviews.models import (
     Annotator,
@@ -229,7 +229,7 @@ class Rescorer:
                 last = rows[-1][0]
                 vectors = features.to_bytes(features.text_features([text for _, text in rows]))
                 with transaction.atomic():
-                    sql.update_rows(
+                    bulk.update_rows(
                         model,
                         ["features", "features_version"],
                         [(blob, features.VERSION, pk) for blob, (pk, _) in zip(vectors, rows, strict=True)],
@@ -257,7 +257,7 @@ class Rescorer:
         if item_ids is not None:
             for start in range(0, len(item_ids), self.chunk):
                 yield current(
-                    sql.execute_in(
+                    bulk.execute_in(
                         f"SELECT {cols} {self.JOINS} WHERE i.id IN ({{0}}) ORDER BY i.id",
                         [item_ids[start : start + self.chunk]],
                     )
@@ -313,14 +313,14 @@ class Rescorer:
         per_response = [c.slug for c in layout.criteria if c.per_response]
         item_level = [c.slug for c in layout.criteria if not c.per_response]
         if per_response:
-            for response_id, criterion, value in sql.execute_in(
+            for response_id, criterion, value in bulk.execute_in(
                 "SELECT response_id, criterion, value FROM reviews_finalanswer "
                 "WHERE response_id IN ({0}) AND criterion IN ({1})",
                 [response_ids, per_response],
             ):
                 self._final(final, index, ("response", response_id, self.choice[criterion]), criterion, value)
         if item_level:
-            for item_id, criterion, value in sql.execute_in(
+            for item_id, criterion, value in bulk.execute_in(
                 "SELECT item_id, criterion, value FROM reviews_finalanswer "
                 "WHERE item_id IN ({0}) AND criterion IN ({1})",
                 [item_ids, item_level],
@@ -328,7 +328,7 @@ class Rescorer:
                 self._final(final, index, ("item", item_id, self.choice[criterion]), criterion, value)
         answers = []
         if per_response:
-            answers += sql.execute_in(
+            answers += bulk.execute_in(
                 "SELECT j.kind, j.annotator_id, a.response_id, NULL, a.criterion, a.value, a.confidence "
                 "FROM reviews_answer a JOIN reviews_judgment j ON j.id = a.judgment_id "
                 "WHERE a.response_id IN ({0}) AND a.criterion IN ({1})",
@@ -336,7 +336,7 @@ class Rescorer:
             )
         item_criteria = item_level + ([self.pairwise] if self.pairwise else [])
         if item_criteria:
-            answers += sql.execute_in(
+            answers += bulk.execute_in(
                 "SELECT j.kind, j.annotator_id, NULL, j.item_id, a.criterion, a.value, a.confidence "
                 "FROM reviews_judgment j CROSS JOIN reviews_answer a WHERE a.judgment_id = j.id "
                 "AND j.item_id IN ({0}) AND a.response_id IS NULL AND a.criterion IN ({1})",
@@ -468,7 +468,7 @@ class Rescorer:
         item_level = [c.slug for c in layout.criteria if not c.per_response]
         rows = []
         if per_response:
-            rows += sql.execute_in(
+            rows += bulk.execute_in(
                 "SELECT 'response', a.response_id, a.criterion, j.annotator_id, a.value, a.confidence, NULL, NULL "
                 "FROM reviews_answer a JOIN reviews_judgment j ON j.id = a.judgment_id "
                 "JOIN reviews_item i ON i.id = j.item_id "
@@ -478,7 +478,7 @@ class Rescorer:
             )
         item_criteria = item_level + ([self.pairwise] if self.pairwise else [])
         if item_criteria:
-            rows += sql.execute_in(
+            rows += bulk.execute_in(
                 "SELECT 'item', j.item_id, a.criterion, j.annotator_id, a.value, a.confidence, ra.key, rb.key "
                 "FROM reviews_answer a JOIN reviews_judgment j ON j.id = a.judgment_id "
                 "JOIN reviews_item i ON i.id = j.item_id "
@@ -709,7 +709,7 @@ class Rescorer:
                 for i in range(start, end)
             ]
             with transaction.atomic():
-                sql.insert_rows(ItemScore, columns, rows)
+                bulk.insert_rows(ItemScore, columns, rows)
             self.progress("write", end, n)
             self.beat()
 

@@ -139,7 +139,7 @@ def join(campaign, *users):
     """Make users active members of a campaign (labelers only see campaigns they belong to).
 
     Test setup, not a human action: rows are written directly, without a MEMBERSHIP_CHANGED
-    event, so that tests counting events see only their own (reviews.membership records them).
+    event, so that tests counting events see only their own (reviews.people.membership records them).
     """
     from reviews.models import Membership
 

@@ -197,7 +197,7 @@ def escalate(campaign: Campaign, item_ids, *, user, reason: str) -> int:
                     item_id=item_id,
                     status=Escalation.Status.OPEN,
                     reason=Escalation.Reason.OTHER,
-                    # The same record of "who fired" as reviews.escalation.open_escalation writes.
+                    # The same record of "who fired" as reviews.leads.escalation.open_escalation writes.
                     rules=[{"rule": policy.MANUAL, "value": Escalation.Reason.OTHER.value, "threshold": None}],
                     comment=comment,
                     severity=risk.get(item_id, priors.get(item_id) or 0.0),

@@ -1,8 +1,8 @@
 """Gold items: items with known answers, mixed into the labelers' queue at the campaign's gold rate.
 
 The known answers are stored on the item as a list in the import format
-(`[{"criterion", "response"?, "value"}]`, see reviews.pool_format.parse_gold), which
-reviews.progress.gold_answer_map reads to give each labeler an accuracy figure.
+(`[{"criterion", "response"?, "value"}]`, see reviews.data.pool_format.parse_gold), which
+reviews.labeling.progress.gold_answer_map reads to give each labeler an accuracy figure.
 """
 
 from django.db import transaction

@@ -1,7 +1,7 @@
 """Adjudication: a lead's final answers per criterion, rationale and "the rubric is ambiguous" note.
 
 An adjudication decides the item's final answers (DESIGN.md "Final answers"): it is stored as
-an `Adjudication` with its `Answer` rows, and reviews.final_answers recomputes the final
+an `Adjudication` with its `Answer` rows, and reviews.leads.final_answers recomputes the final
 answers and item flags. A revision is a new adjudication; earlier ones stay as history.
 This module also gathers what the adjudication page shows (`review_sheet`).
 """

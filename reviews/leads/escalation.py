@@ -348,7 +348,7 @@ def run_rules(campaign, item_ids=None, *, trigger: str, scoring_run=None) -> lis
                 for item_id in sorted(free)
             ]
             uid_field = Escalation._meta.get_field("uid")
-            # The fast insert path (reviews.bulk): a scoring run may open thousands at once.
+            # The fast insert path (reviews.core.sql): a scoring run may open thousands at once.
             sql.insert_rows(
                 Escalation,
                 [

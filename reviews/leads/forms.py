@@ -1,4 +1,4 @@
-"""Forms of the leads' pages: they turn posted answers into what reviews.adjudication takes."""
+"""Forms of the leads' pages: they turn posted answers into what reviews.leads.adjudication takes."""
 
 from dataclasses import dataclass
 

@@ -1,6 +1,6 @@
 """The escalation rules of DESIGN.md ("Escalation policy") as pure functions (no Django).
 
-reviews.escalation gathers the inputs from the database (set-based) and calls these; each
+reviews.leads.escalation gathers the inputs from the database (set-based) and calls these; each
 rule returns the record stored in `Escalation.rules` when it fires, else None.
 """
 

@@ -144,13 +144,10 @@ class FeedbackEvent(AppendOnlyModel):
             event = cls(item_id=_pk(item), feedback=feedback, **context)
             event.save()
             return event
-        rows = [
-            tuple(
-                item_id if name == "item_id" else {**feedback, **own} if name == "feedback" else context[name]
-                for name in EVENT_COLUMNS
-            )
-            for item_id, own in per_item
-        ]
+        rows = []
+        for item_id, own in per_item:
+            row = {**context, "item_id": item_id, "feedback": {**feedback, **own}}
+            rows.append(tuple(row[name] for name in EVENT_COLUMNS))
         sql.insert_rows(cls, EVENT_COLUMNS, rows)
         return len(rows)
 
@@ -210,7 +207,7 @@ class ItemScore(models.Model):
         indexes = [
             # The queue: the current run's active set in serving order.
             models.Index(fields=["run", "rank"], name="itemscore_queue_order"),
-            # The item browser sorted by utility or risk (reviews.item_browser._score_sorted).
+            # The item browser sorted by utility or risk (reviews.data.item_browser._score_sorted).
             models.Index(fields=["run", "utility", "item"], name="itemscore_by_utility"),
             models.Index(fields=["run", "risk", "item"], name="itemscore_by_risk"),
         ]

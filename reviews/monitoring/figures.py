@@ -4,7 +4,7 @@
 functions of scoring.metrics; reviews.monitoring.snapshots stores the report.
 
 Units of agreement: a per-response criterion is answered once per response (a response shown
-by several items is one unit, as in reviews/final_answers.py); other criteria once per item.
+by several items is one unit, as in reviews/leads/final_answers.py); other criteria once per item.
 """
 
 import math
@@ -267,7 +267,7 @@ def position_bias(data: _Loaded) -> dict:
 
 
 def slices(campaign: Campaign) -> tuple[dict, dict]:
-    """Final answers per criterion × model × tag: (shares, counts), reusing reviews.status."""
+    """Final answers per criterion × model × tag: (shares, counts), reusing reviews.campaigns.status."""
     counts = final_answer_counts(campaign)
     shares = {
         criterion: {

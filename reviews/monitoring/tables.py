@@ -1,4 +1,4 @@
-"""The dashboards' tables and charts, built from a stored report (reviews.monitoring).
+"""The dashboards' tables and charts, built from a stored report (reviews.monitoring.figures).
 
 A page shows tables and charts; each chart draws one table's rows, and each table downloads
 as CSV or JSON with exactly the numbers of the page (the page shows them rounded; every cell

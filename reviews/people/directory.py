@@ -3,7 +3,7 @@ recent throughput, agreement with final answers and gold accuracy.
 
 Account changes have no campaign, so they are not FeedbackEvents (whose rows belong to a
 campaign); they are recorded in Django's admin log (LogEntry: who, when, what), like changes
-made in the support admin. Membership changes are FeedbackEvents (reviews.membership).
+made in the support admin. Membership changes are FeedbackEvents (reviews.people.membership).
 """
 
 from collections import defaultdict

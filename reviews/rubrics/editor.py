@@ -221,7 +221,7 @@ def stale_items_page(ids: list[int], limit: int = 200) -> list[Item]:
 
 
 def requeue_stale(campaign: Campaign, version: RubricVersion, *, user) -> int:
-    """Ask for fresh judgments of every stale item (reviews.pool_actions.requeue); returns the count."""
+    """Ask for fresh judgments of every stale item (reviews.data.pool_actions.requeue); returns the count."""
     if campaign.rubric_id != version.rubric_id:
         raise DraftError(f"Campaign {campaign.slug} does not use rubric {version.rubric.slug}.")
     if not version.is_published:

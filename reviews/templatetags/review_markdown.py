@@ -9,7 +9,7 @@ register = template.Library()
 
 @register.filter(name="markdown")
 def markdown_filter(text):
-    """Untrusted Markdown as inert HTML (reviews.markdown)."""
+    """Untrusted Markdown as inert HTML (reviews.core.markdown)."""
     return render_markdown(text)
 
 

@@ -1,3 +1,5 @@
+"""Routes: the root and the labelers' pages here, each other area in its own module, one namespace."""
+
 from django.urls import include, path
 
 from reviews.views import admin, common, labeler

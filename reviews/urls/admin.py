@@ -1,4 +1,4 @@
-"""URL routes of the admin area (included by reviews/urls.py in the "reviews" namespace)."""
+"""URL routes of the admin area (included by reviews/urls/__init__.py in the "reviews" namespace)."""
 
 from django.urls import path
 

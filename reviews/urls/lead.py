@@ -1,4 +1,4 @@
-"""URL routes of the lead area (included by reviews/urls.py in the "reviews" namespace).
+"""URL routes of the lead area (included by reviews/urls/__init__.py in the "reviews" namespace).
 
 Escalation ids are matched as strings so that a malformed id gets the not-found page, not a
 converter error.

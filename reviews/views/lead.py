@@ -1,7 +1,7 @@
 """The leads' pages: the escalation queue, the adjudication page and its actions, and the adjudication history.
 
-Every action is: the escalation (access helper) → form → a reviews.escalation or
-reviews.adjudication function → redirect. A refused move (someone else's claim, an illegal
+Every action is: the escalation (access helper) → form → a reviews.leads.escalation or
+reviews.leads.adjudication function → redirect. A refused move (someone else's claim, an illegal
 transition) comes back as a message on the page; nothing is written.
 """
 

@@ -1,6 +1,6 @@
 """The admins' rubric editor: drafts, preview, publish with the stale list, diffs, import and export.
 
-Every view: access (admin role, rubric by slug) → form → reviews.rubric_editor → redirect.
+Every view: access (admin role, rubric by slug) → form → reviews.rubrics.editor → redirect.
 """
 
 from functools import wraps

@@ -58,7 +58,7 @@ INJECTED = """
   for (const el of document.querySelectorAll('script')) {
     if (!el.src || !el.src.startsWith(origin + '/static/')) found.push(`script ${el.src || '(inline)'}`);
   }
-  // Our charts are server-drawn <svg class="chart"> (reviews/charts.py); any other svg is foreign.
+  // Our charts are server-drawn <svg class="chart"> (reviews/monitoring/charts.py); any other svg is foreign.
   const foreign = 'iframe, object, embed, base, meta[http-equiv], svg:not(.chart), form[action^="http"]';
   for (const el of document.querySelectorAll(foreign)) {
     found.push(el.tagName.toLowerCase());

@@ -38,7 +38,7 @@ REVIEWS_MODELS = sorted(
     (model for model in django_admin.site._registry if model._meta.app_label == "reviews"),
     key=lambda m: m._meta.model_name,
 )
-# What the admin role's group may view (reviews.roles.GROUP_PERMISSIONS).
+# What the admin role's group may view (reviews.core.roles.GROUP_PERMISSIONS).
 # Admins support everyone: the admin role may open every table (a few only to read).
 ADMIN_ROLE_CHANGELISTS = [m._meta.model_name for m in apps.get_app_config("reviews").get_models()]
 
