@@ -1,0 +1,1 @@
+"""The review desk's one Django app: the human loop, in folders by context (README, Layout)."""

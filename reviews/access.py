@@ -6,9 +6,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
 
-from reviews import membership
-from reviews.models import Campaign
-from reviews.roles import RANK, Role, role_of
+from reviews.core.roles import RANK, Role, role_of
+from reviews.models import Campaign, Membership
 
 NO_ROLE_TEMPLATE = "reviews/no_role.html"
 
@@ -56,9 +55,9 @@ def visible_campaigns(user):
     role = user_role(user)
     if role is None:
         return Campaign.objects.none()
-    if membership.sees_every_campaign(role):
+    if sees_every_campaign(role):
         return Campaign.objects.all()
-    return Campaign.objects.filter(id__in=membership.member_campaign_ids(user))
+    return Campaign.objects.filter(id__in=member_campaign_ids(user))
 
 
 def get_campaign_for(user, slug: str) -> Campaign:
@@ -68,5 +67,50 @@ def get_campaign_for(user, slug: str) -> Campaign:
         raise PermissionDenied("You have no role yet.")
     campaign = get_object_or_404(visible_campaigns(user).select_related("rubric"), slug=slug)
     # Found among the campaigns the user may see: the queue need not ask again in this request.
-    membership.note_may_work_in(user, campaign)
+    note_may_work_in(user, campaign)
     return campaign
+
+
+# -- membership: labelers see only the campaigns they are active members of ------------------
+
+
+def is_member(user, campaign) -> bool:
+    """True when the user is an active member of the campaign."""
+    return Membership.objects.filter(user=user, campaign=campaign, active=True).exists()
+
+
+def may_work_in(user, campaign) -> bool:
+    """Leads and admins work anywhere; labelers only in campaigns they are active members of
+    (not asked again for a campaign this request found among the user's visible campaigns)."""
+    if campaign.pk in _noted(user):
+        return True
+    return sees_every_campaign(user_role(user)) or is_member(user, campaign)
+
+
+def note_may_work_in(user, campaign) -> None:
+    """Record that the user may work in a campaign just found among their visible campaigns."""
+    _noted(user).add(campaign.pk)
+
+
+def forget_may_work_in(user, campaign) -> None:
+    """Forget a noted campaign (the user was just taken off it)."""
+    _noted(user).discard(campaign.pk)
+
+
+def _noted(user) -> set:
+    # On the user object (request.user proxies attributes to it), like user_role.
+    try:
+        return user._reviews_may_work_in
+    except AttributeError:
+        user._reviews_may_work_in = set()
+        return user._reviews_may_work_in
+
+
+def member_campaign_ids(user):
+    """A subquery of the ids of the campaigns the user is an active member of."""
+    return Membership.objects.filter(user=user, active=True).values("campaign_id")
+
+
+def sees_every_campaign(role: Role | None) -> bool:
+    """Leads and admins see every campaign; labelers only their own."""
+    return role is not None and RANK[role] >= RANK[Role.LEAD]

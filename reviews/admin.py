@@ -197,7 +197,7 @@ class AdjudicationAdmin(ReadOnlyAdmin, LargeTableAdmin):
 
 @admin.register(FinalAnswer)
 class FinalAnswerAdmin(ReadOnlyAdmin, LargeTableAdmin):
-    """Derived from judgments and adjudications (reviews.final_answers); edit those instead."""
+    """Derived from judgments and adjudications (reviews.leads.final_answers); edit those instead."""
 
     list_display = ("id", "campaign", "criterion", "item_id", "response_id", "value", "basis", "human_votes")
     list_filter = ("basis", "campaign")

@@ -5,7 +5,7 @@ from django.db.models.signals import post_migrate
 def _sync_role_groups(sender, **kwargs):
     from django.contrib.auth.models import Group, Permission
 
-    from reviews.roles import sync_role_groups
+    from reviews.core.roles import sync_role_groups
 
     sync_role_groups(Group, Permission)
 

@@ -1,6 +1,6 @@
 from reviews import nav
 from reviews.access import user_has_role, user_role
-from reviews.roles import Role
+from reviews.core.roles import Role
 
 
 def role(request):

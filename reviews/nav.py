@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
 
-from reviews.roles import RANK, Role
+from reviews.core.roles import RANK, Role
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,11 @@ from django.utils import timezone
 
 from reviews.models import ScoringRun
 from scoring import features, pipeline
-from scoring.jobs import Status, enqueue, queued_run
 from scoring.rescorer import Rescorer, ScoreArrays
+from scoring.runs import enqueue, queued_run
 
 KEY_TTL_SECONDS = 24 * 3600
+Status = ScoringRun.Status
 
 
 def _key(run_id: int, part: str) -> str:

@@ -4,7 +4,7 @@ snapshot the monitoring figures."""
 from django.conf import settings
 from rq import cron
 
-from reviews.monitoring import snapshot_due
+from reviews.monitoring.snapshots import snapshot_due
 from scoring.jobs import rescore_due
 
 cron.register(rescore_due, "default", interval=settings.SCORING_SCHEDULE_SECONDS, name="rescore_due")

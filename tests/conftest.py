@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reviews.accounts import create_user
-from reviews.campaigns import create_campaign
-from reviews.roles import Role
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role
+from reviews.people.accounts import create_user
 
 pytest_plugins = ["tests.redis_fixtures"]
 
@@ -139,7 +139,7 @@ def join(campaign, *users):
     """Make users active members of a campaign (labelers only see campaigns they belong to).
 
     Test setup, not a human action: rows are written directly, without a MEMBERSHIP_CHANGED
-    event, so that tests counting events see only their own (reviews.membership records them).
+    event, so that tests counting events see only their own (reviews.people.membership records them).
     """
     from reviews.models import Membership
 

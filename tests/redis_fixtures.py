@@ -12,7 +12,7 @@ import pytest
 import redis
 from django.conf import settings
 
-from reviews.embedded_redis import EmbeddedRedis
+from reviews.dev.embedded_redis import EmbeddedRedis
 
 
 def _point_django_rq_at(url: str) -> str:

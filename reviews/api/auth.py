@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from reviews.tokens import authenticate
+from reviews.api.tokens import authenticate
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import orjson
 from django.db import transaction
 
-from reviews import bulk
-from reviews.exceptions import DomainError, ImportFailed
-from reviews.importer import import_pool
+from reviews.core import sql
+from reviews.core.exceptions import DomainError, ImportFailed
+from reviews.data.importer import import_pool
+from reviews.data.pool_format import canonical_json, sha256_hex
 from reviews.models import Campaign, FeedbackEvent
-from reviews.pool_format import canonical_json, sha256_hex
 
 JSON_TYPES = frozenset({"application/json"})
 JSONL_TYPES = frozenset(
@@ -87,7 +87,7 @@ def _known_hashes(campaign, external_ids) -> dict[str, str]:
     # Bounded IN lists: SQLite accepts at most 32,766 parameters in one statement.
     for start in range(0, len(ids), 5000):
         known.update(
-            bulk.execute_in(
+            sql.execute_in(
                 "SELECT external_id, content_hash FROM reviews_item WHERE campaign_id IN ({0}) "
                 "AND external_id IN ({1})",
                 [[campaign.id], ids[start : start + 5000]],
@@ -107,13 +107,11 @@ def ingest(campaign, body: bytes, media_type: str, *, token) -> IngestResult:
             Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
             known = _known_hashes(campaign, [ext for _, ext, _ in scanned if ext])
             report = import_pool(campaign, io.BytesIO(lines), source_name=source)
-            FeedbackEvent.objects.create(
-                campaign=campaign,
-                role="",
-                action=FeedbackEvent.Action.INGESTED,
-                feedback={"token": token.name, "token_id": token.pk, **report.counts()},
-                rubric_version=campaign.rubric_version(),
-                settings_version=campaign.settings,
+            FeedbackEvent.record(
+                campaign,
+                FeedbackEvent.Action.INGESTED,
+                {"token": token.name, "token_id": token.pk, **report.counts()},
+                scoring_run=None,
             )
     except ImportFailed as exc:
         return _rejected(exc.report, scanned)

@@ -9,10 +9,10 @@ from django.views.decorators.http import require_GET
 from reviews.api.auth import api_view, error
 from reviews.api.ingest import BodyError, ingest
 from reviews.api.schema import openapi_document
-from reviews.datasets import DatasetUnavailable, dataset_file, dataset_metadata, download_name
+from reviews.api.tokens import grants, mark_used
+from reviews.campaigns.status import campaign_status
+from reviews.datasets.export import DatasetUnavailable, dataset_file, dataset_metadata, download_name
 from reviews.models import Campaign, DatasetVersion
-from reviews.status import campaign_status
-from reviews.tokens import grants, mark_used
 
 
 def _campaign_for(token, slug):

@@ -3,7 +3,7 @@
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from reviews.roles import GROUP_PERMISSIONS, sync_role_groups
+from reviews.core.roles import GROUP_PERMISSIONS, sync_role_groups
 
 SQLITE = [
     """CREATE TRIGGER feedbackevent_no_update BEFORE UPDATE ON reviews_feedbackevent

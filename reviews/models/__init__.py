@@ -1,3 +1,5 @@
+"""Every model of the app, by area (content, campaigns, labels, audit, access), importable from here."""
+
 from reviews.models.access import ApiToken, Membership
 from reviews.models.audit import DatasetVersion, FeedbackEvent, ItemScore, MetricSnapshot, ScoringRun
 from reviews.models.campaigns import Campaign, CampaignSettings, Rubric, RubricVersion

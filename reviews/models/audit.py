@@ -1,10 +1,36 @@
 """The feedback log, scoring runs, metric snapshots and dataset versions."""
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from reviews.core import sql
+from reviews.core.roles import role_of
 from reviews.models.base import AppendOnlyModel
+
+# "Whatever is in force on the campaign" for FeedbackEvent.record's context arguments.
+IN_FORCE = object()
+
+EVENT_COLUMNS = [
+    "campaign_id",
+    "item_id",
+    "actor_id",
+    "annotator_id",
+    "role",
+    "action",
+    "feedback",
+    "rubric_version_id",
+    "settings_version_id",
+    "scoring_run_id",
+    "created_at",
+]
+
+
+def _pk(value):
+    """A model instance's primary key; an id or None as it is."""
+    return getattr(value, "pk", value)
 
 
 class FeedbackEvent(AppendOnlyModel):
@@ -67,6 +93,64 @@ class FeedbackEvent(AppendOnlyModel):
             models.Index(fields=["item", "created_at"], name="event_item_timeline"),
         ]
 
+    @classmethod
+    def record(
+        cls,
+        campaign,
+        action: str,
+        feedback: dict | None = None,
+        *,
+        actor=None,
+        role: str | None = None,
+        item=None,
+        annotator=None,
+        rubric_version=IN_FORCE,
+        settings_version=IN_FORCE,
+        scoring_run=IN_FORCE,
+        created_at=None,
+        per_item: Iterable[tuple[int, dict]] | None = None,
+    ):
+        """Append the event of one human action with the context it was taken in; return the event.
+
+        Every writer of the log comes through here, so every event carries the same context: the
+        campaign's published rubric version, settings version and scoring run in force unless
+        given (an instance, an id or None), and the actor's role unless given. With `per_item`,
+        pairs of an item id and that item's feedback (merged over `feedback`), it writes one
+        event per item in one COPY (PostgreSQL) or executemany instead and returns their number:
+        a bulk action, an import or a rules pass may write 100k events.
+        """
+        if rubric_version is IN_FORCE:
+            rubric_version = campaign.rubric_version()
+        if settings_version is IN_FORCE:
+            settings_version = campaign.settings
+        if scoring_run is IN_FORCE:
+            scoring_run = campaign.scoring_run_id
+        if role is None:  # callers that pass the actor as an id pass the role too
+            held = role_of(actor) if actor is not None else None
+            role = held.value if held else ""
+        feedback = feedback or {}
+        context = {
+            "campaign_id": campaign.pk,
+            "actor_id": _pk(actor),
+            "annotator_id": _pk(annotator),
+            "role": role,
+            "action": action,
+            "rubric_version_id": _pk(rubric_version),
+            "settings_version_id": _pk(settings_version),
+            "scoring_run_id": _pk(scoring_run),
+            "created_at": created_at or timezone.now(),
+        }
+        if per_item is None:
+            event = cls(item_id=_pk(item), feedback=feedback, **context)
+            event.save()
+            return event
+        rows = []
+        for item_id, own in per_item:
+            row = {**context, "item_id": item_id, "feedback": {**feedback, **own}}
+            rows.append(tuple(row[name] for name in EVENT_COLUMNS))
+        sql.insert_rows(cls, EVENT_COLUMNS, rows)
+        return len(rows)
+
 
 class ScoringRun(models.Model):
     class Status(models.TextChoices):
@@ -123,7 +207,7 @@ class ItemScore(models.Model):
         indexes = [
             # The queue: the current run's active set in serving order.
             models.Index(fields=["run", "rank"], name="itemscore_queue_order"),
-            # The item browser sorted by utility or risk (reviews.item_browser._score_sorted).
+            # The item browser sorted by utility or risk (reviews.data.item_browser._score_sorted).
             models.Index(fields=["run", "utility", "item"], name="itemscore_by_utility"),
             models.Index(fields=["run", "risk", "item"], name="itemscore_by_risk"),
         ]

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from reviews.exceptions import ImmutableError
+from reviews.core.exceptions import ImmutableError
 
 
 class AppendOnlyQuerySet(models.QuerySet):

@@ -5,9 +5,9 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from reviews.exceptions import ImmutableError
+from reviews.core.exceptions import ImmutableError
 from reviews.models.base import AppendOnlyModel
-from reviews.rubric import RubricDefinition, parse_rubric
+from reviews.rubrics.definition import RubricDefinition, parse_rubric
 
 
 class Rubric(models.Model):

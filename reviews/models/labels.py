@@ -1,8 +1,13 @@
 """Human (and automated) answers: leases, judgments, escalations, adjudications, final answers."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
+
+from reviews.core.exceptions import ClaimConflict, EscalationError, IllegalTransition
+from reviews.core.roles import Role, is_lead, role_of
+from reviews.models.audit import FeedbackEvent
+from reviews.models.content import Item
 
 
 class LabelKind(models.TextChoices):
@@ -99,6 +104,15 @@ class Judgment(models.Model):
 
 
 class Escalation(models.Model):
+    """An item sent to the leads, and the state machine a lead drives it through.
+
+    States: open → in_review (a lead claims it) → resolved (adjudicated) | dismissed (with a
+    reason); in_review → open when the lead releases it; resolved or dismissed → open when a
+    lead reopens it. `transition` is the only way to change a status: it checks the move and
+    who makes it, and writes the FeedbackEvent; anything else raises an EscalationError. While
+    an item has an open or in-review escalation it is out of the labelers' queue (`Item.escalated`).
+    """
+
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         IN_REVIEW = "in_review", "In review"
@@ -143,10 +157,93 @@ class Escalation(models.Model):
         return f"escalation {self.uid} of item {self.item_id} ({self.status})"
 
     def transition(self, to: str, *, user, note: str = "", feedback: dict | None = None) -> "Escalation":
-        """Move to status `to` if the state machine allows it (reviews.escalation); else a DomainError."""
-        from reviews.escalation import transition
+        """Move to status `to` if the state machine allows it; record it; return the fresh row.
 
-        return transition(self, to, user=user, note=note, feedback=feedback)
+        Only leads act; an escalation in review belongs to the lead who claimed it (an admin may
+        release it). Dismissing needs a reason. Raises EscalationError (IllegalTransition,
+        ClaimConflict) and changes nothing otherwise. This instance is refreshed too.
+        """
+        if user is None or not is_lead(user):
+            raise EscalationError("Only leads can claim, resolve, dismiss or reopen escalations.")
+        note = (note or "").strip()
+        Status = self.Status
+        with transaction.atomic():
+            # The row lock makes racing leads queue up here; the loser then sees the winner's status.
+            current = Escalation.objects.select_for_update(of=("self",)).select_related("campaign").get(pk=self.pk)
+            source = current.status
+            if (source, to) not in TRANSITIONS:
+                if source == Status.IN_REVIEW and to == Status.IN_REVIEW:
+                    if current.claimed_by_id == user.id:
+                        return current  # a repeated claim by its holder changes nothing
+                    raise ClaimConflict(current.held_message())
+                raise IllegalTransition(
+                    f"This escalation is {current.get_status_display().lower()}: it cannot be {PAST[to]} now."
+                )
+            if source == Status.IN_REVIEW and current.claimed_by_id != user.id:
+                may_release = to == Status.OPEN and role_of(user) == Role.ADMIN
+                if not may_release:
+                    raise ClaimConflict(current.held_message())
+            if to == Status.DISMISSED and not note:
+                raise EscalationError("Give a reason for dismissing the escalation.")
+            now = timezone.now()
+            changes = {"status": to, "updated_at": now}
+            if to == Status.IN_REVIEW:
+                changes.update(claimed_by=user, claimed_at=now)
+            elif to == Status.OPEN:
+                changes.update(claimed_by=None, claimed_at=None, closed_at=None)
+            else:
+                changes.update(closed_at=now, resolution_note=note)
+            # Conditional on the status read under the lock: a belt to the lock's braces.
+            if Escalation.objects.filter(pk=current.pk, status=source).update(**changes) != 1:
+                raise ClaimConflict("Another lead changed this escalation at the same moment; reload and try again.")
+            for name, value in changes.items():
+                setattr(current, name, value)
+            Escalation.sync_item_flags([current.item_id])
+            FeedbackEvent.record(
+                current.campaign,
+                TRANSITIONS[(source, to)],
+                {
+                    "escalation": str(current.uid),
+                    "from": source,
+                    "to": to,
+                    **({"note": note} if note else {}),
+                    **(feedback or {}),
+                },
+                actor=user,
+                item=current.item_id,
+            )
+        self.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
+        return current
+
+    def held_message(self) -> str:
+        """Who holds this escalation in review, and since when."""
+        who = self.claimed_by.get_username() if self.claimed_by_id else "another lead"
+        since = timezone.localtime(self.claimed_at).strftime("%H:%M") if self.claimed_at else "just now"
+        return f"{who} claimed this escalation (at {since}) and is reviewing it; pick another one."
+
+    @staticmethod
+    def sync_item_flags(item_ids) -> None:
+        """Item.escalated = the item has an open or in-review escalation."""
+        item_ids = list(item_ids)
+        active = set(
+            Escalation.objects.filter(item_id__in=item_ids, status__in=ACTIVE).values_list("item_id", flat=True)
+        )
+        Item.objects.filter(id__in=active, escalated=False).update(escalated=True)
+        Item.objects.filter(id__in=set(item_ids) - active, escalated=True).update(escalated=False)
+
+
+_Status = Escalation.Status
+ACTIVE = (_Status.OPEN, _Status.IN_REVIEW)
+# (from, to) → the feedback event that records the move: the whole state machine.
+TRANSITIONS = {
+    (_Status.OPEN, _Status.IN_REVIEW): FeedbackEvent.Action.ESCALATION_CLAIMED,
+    (_Status.IN_REVIEW, _Status.OPEN): FeedbackEvent.Action.ESCALATION_RELEASED,
+    (_Status.IN_REVIEW, _Status.RESOLVED): FeedbackEvent.Action.ADJUDICATED,
+    (_Status.IN_REVIEW, _Status.DISMISSED): FeedbackEvent.Action.ESCALATION_DISMISSED,
+    (_Status.RESOLVED, _Status.OPEN): FeedbackEvent.Action.ESCALATION_REOPENED,
+    (_Status.DISMISSED, _Status.OPEN): FeedbackEvent.Action.ESCALATION_REOPENED,
+}
+PAST = {"in_review": "claimed", "open": "reopened", "resolved": "resolved", "dismissed": "dismissed"}
 
 
 class Adjudication(models.Model):

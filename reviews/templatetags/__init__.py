@@ -1,0 +1,1 @@
+"""Template helpers: form widgets of the compare page and inert Markdown."""

@@ -2,14 +2,14 @@
 
 from django import template
 
-from reviews.markdown import render_markdown, render_prompt
+from reviews.core.markdown import render_markdown, render_prompt
 
 register = template.Library()
 
 
 @register.filter(name="markdown")
 def markdown_filter(text):
-    """Untrusted Markdown as inert HTML (reviews.markdown)."""
+    """Untrusted Markdown as inert HTML (reviews.core.markdown)."""
     return render_markdown(text)
 
 

@@ -1,0 +1,1 @@
+"""Views by page group (labeler, lead, admin, data, monitoring, datasets): access → form → domain call → redirect."""

@@ -6,8 +6,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from reviews.access import get_campaign_for, role_required
-from reviews.roles import Role
-from scoring.jobs import request_rescore
+from reviews.core.roles import Role
+from scoring.runs import request_rescore
 
 
 @require_POST

@@ -5,9 +5,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from reviews.access import get_campaign_for, role_required
-from reviews.roles import Role
-from reviews.rubric_forms import SettingsForm
-from reviews.settings_history import SettingsError, change_settings, settings_history
+from reviews.campaigns.forms import SettingsForm
+from reviews.campaigns.settings_history import SettingsError, change_settings, settings_history
+from reviews.core.roles import Role
 
 
 @role_required(Role.ADMIN)

@@ -4,8 +4,8 @@ from django.shortcuts import redirect, render
 
 from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_has_role, user_role
-from reviews.roles import Role
-from reviews.status import campaign_status, campaigns_overview, final_answer_tables
+from reviews.campaigns.status import campaign_status, campaigns_overview, final_answer_tables
+from reviews.core.roles import Role
 
 # Where each role starts its day; the one place to change when a role gets its own page.
 HOME_BY_ROLE = {

@@ -10,18 +10,19 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from reviews import monitoring, nav
+from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_role
-from reviews.dashboards import PAGES, series_table, slice_charts, tables_for
+from reviews.campaigns.status import ALL_TAGS
+from reviews.core.roles import Role
 from reviews.models import Campaign, MetricSnapshot
-from reviews.roles import Role
-from reviews.status import ALL_TAGS
+from reviews.monitoring import figures, snapshots
+from reviews.monitoring.tables import PAGES, series_table, slice_charts, tables_for
 
 
 @role_required(Role.LEAD)
 def dashboards(request):
     """Pick a campaign."""
-    reports = MetricSnapshot.objects.filter(campaign=OuterRef("pk"), name=monitoring.REPORT, slice="")
+    reports = MetricSnapshot.objects.filter(campaign=OuterRef("pk"), name=snapshots.REPORT, slice="")
     campaigns = Campaign.objects.annotate(
         last_snapshot=Subquery(reports.order_by("-computed_at").values("computed_at")[:1])
     ).order_by("-created_at", "slug")
@@ -29,10 +30,10 @@ def dashboards(request):
 
 
 def _report(campaign, page: str) -> tuple[dict, MetricSnapshot]:
-    snapshot = monitoring.report_for(campaign)
+    snapshot = snapshots.report_for(campaign)
     report = snapshot.data
     if page == "overview":
-        report = {**report, "overview": monitoring.overview(campaign)}
+        report = {**report, "overview": figures.overview(campaign)}
     return report, snapshot
 
 
@@ -105,15 +106,15 @@ def _has_tag(report, tag) -> bool:
 def dashboard_series(request, slug):
     """Each metric over time from its snapshots."""
     campaign = get_campaign_for(request.user, slug)
-    snapshot = monitoring.latest_report(campaign)
-    index = monitoring.series_index(campaign)
+    snapshot = snapshots.latest_report(campaign)
+    index = snapshots.series_index(campaign)
     name, slice_ = request.GET.get("name", ""), request.GET.get("slice", "")
     if not name and index:
         name, slice_ = index[0]["name"], index[0]["slice"]
     if name and not any(s["name"] == name and s["slice"] == slice_ for s in index):
         messages.warning(request, f"No stored series {name} {slice_}.")
         name = ""
-    table = series_table(name, slice_, monitoring.series(campaign, name, slice_)) if name else None
+    table = series_table(name, slice_, snapshots.series(campaign, name, slice_)) if name else None
     context = _context(
         request,
         campaign,
@@ -134,7 +135,7 @@ def dashboard_download(request, slug, page, table, fmt):
     campaign = get_campaign_for(request.user, slug)
     if page == "series":
         name, slice_ = request.GET.get("name", ""), request.GET.get("slice", "")
-        tables = [series_table(name, slice_, monitoring.series(campaign, name, slice_))]
+        tables = [series_table(name, slice_, snapshots.series(campaign, name, slice_))]
     elif page in PAGES:
         report, _ = _report(campaign, page)
         tag = request.GET.get("tag") or None
@@ -158,7 +159,7 @@ def dashboard_download(request, slug, page, table, fmt):
 def dashboard_snapshot(request, slug):
     """The 'Recompute now' button: queue a snapshot of the campaign's figures for a worker."""
     campaign = get_campaign_for(request.user, slug)
-    outcome, message = monitoring.request_snapshot(campaign)
+    outcome, message = snapshots.request_snapshot(campaign)
     level = messages.WARNING if outcome == "unavailable" else messages.SUCCESS
     messages.add_message(request, level, message[:1].upper() + message[1:] + ".")
     back = request.POST.get("next", "")

@@ -1,43 +1,17 @@
 """Admins' dataset pages: a campaign's dataset versions, the form that creates one, downloads."""
 
-from django import forms
 from django.contrib import messages
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_role
-from reviews.datasets import DatasetUnavailable, Filters, dataset_file, download_name, request_dataset
-from reviews.exceptions import DomainError
+from reviews.campaigns.status import response_tags
+from reviews.core.exceptions import DomainError
+from reviews.core.roles import Role
+from reviews.datasets.export import DatasetUnavailable, dataset_file, download_name, request_dataset
+from reviews.datasets.forms import DatasetForm
 from reviews.models import DatasetVersion
-from reviews.roles import Role
-from reviews.status import response_tags
-
-
-class DatasetForm(forms.Form):
-    format = forms.ChoiceField(choices=DatasetVersion.Format.choices, widget=forms.RadioSelect, initial="preference")
-    rubric_version = forms.TypedChoiceField(
-        coerce=int, empty_value=None, required=False, help_text="only items whose labels were all made under it"
-    )
-    adjudicated_only = forms.BooleanField(required=False, label="Only adjudicated items")
-    min_agreement = forms.FloatField(
-        required=False, min_value=0, max_value=1, label="Minimum agreement", help_text="0 to 1; empty: no minimum"
-    )
-    tags = forms.CharField(required=False, max_length=1000, help_text="comma-separated; items must carry all of them")
-
-    def __init__(self, *args, rubric_versions=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["rubric_version"].choices = [("", "any"), *((n, f"v{n}") for n in rubric_versions)]
-
-    def filters(self) -> Filters:
-        data = self.cleaned_data
-        tags = tuple(dict.fromkeys(t.strip() for t in data["tags"].split(",") if t.strip()))
-        return Filters(
-            rubric_version=data["rubric_version"],
-            adjudicated_only=data["adjudicated_only"],
-            min_agreement=data["min_agreement"],
-            tags=tags,
-        )
 
 
 def _published_numbers(campaign) -> list[int]:
@@ -52,46 +26,52 @@ def _published_numbers(campaign) -> list[int]:
 def datasets(request, slug):
     """The campaign's dataset versions, newest first, and the form that creates the next one."""
     campaign = get_campaign_for(request.user, slug)
-    numbers = _published_numbers(campaign)
-    form = DatasetForm(request.POST or None, rubric_versions=numbers)
+    form = DatasetForm(request.POST or None, rubric_versions=_published_numbers(campaign))
     if request.method == "POST" and form.is_valid():
         try:
             version = request_dataset(campaign, form.cleaned_data["format"], form.filters(), user=request.user)
         except DomainError as exc:
             messages.error(request, str(exc))
         else:
-            if version is None:
-                messages.info(
-                    request,
-                    "The campaign is large: the background worker is building this dataset version. "
-                    "It is listed here once done; refresh in a minute.",
-                )
-            else:
-                lines = version.counts.get("lines", 0)
-                messages.add_message(
-                    request,
-                    messages.SUCCESS if lines else messages.WARNING,
-                    f"Dataset {version.uid} created: {lines} lines, SHA-256 {version.content_hash}."
-                    + ("" if lines else " It is empty: no item passed the filters with a decided answer (see counts)."),
-                )
+            _report_created(request, version)
             return redirect("reviews:datasets", slug=campaign.slug)
     elif request.method == "POST":
         messages.error(request, "The dataset was not created: correct the fields marked below.")
+    context = {
+        "campaign": campaign,
+        "form": form,
+        "versions": _versions(campaign),
+        "known_tags": sorted(set().union(*response_tags(campaign).values())) if request.method == "GET" else [],
+        "campaign_links": nav.campaign_links(user_role(request.user), campaign.slug),
+    }
+    return render(request, "reviews/datasets/list.html", context)
+
+
+def _report_created(request, version) -> None:
+    if version is None:
+        messages.info(
+            request,
+            "The campaign is large: the background worker is building this dataset version. "
+            "It is listed here once done; refresh in a minute.",
+        )
+        return
+    lines = version.counts.get("lines", 0)
+    messages.add_message(
+        request,
+        messages.SUCCESS if lines else messages.WARNING,
+        f"Dataset {version.uid} created: {lines} lines, SHA-256 {version.content_hash}."
+        + ("" if lines else " It is empty: no item passed the filters with a decided answer (see counts)."),
+    )
+
+
+def _versions(campaign) -> list:
     versions = list(campaign.dataset_versions.select_related("created_by").order_by("-created_at", "-id"))
     for version in versions:
         # A count is named "items", which a template would take for dict.items.
         version.count_rows = [
             (name.replace("_", " "), n) for name, n in version.counts.items() if n or name in ("items", "lines")
         ]
-    known_tags = sorted(set().union(*response_tags(campaign).values())) if request.method == "GET" else []
-    context = {
-        "campaign": campaign,
-        "form": form,
-        "versions": versions,
-        "known_tags": known_tags,
-        "campaign_links": nav.campaign_links(user_role(request.user), campaign.slug),
-    }
-    return render(request, "reviews/datasets/list.html", context)
+    return versions
 
 
 @role_required(Role.ADMIN)

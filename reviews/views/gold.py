@@ -4,13 +4,13 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from reviews import gold
 from reviews.access import get_campaign_for, role_required
-from reviews.gold import GoldError
+from reviews.core.roles import Role
+from reviews.labeling import gold
+from reviews.labeling.forms import GoldForm
+from reviews.labeling.gold import GoldError
+from reviews.labeling.progress import gold_answer_map
 from reviews.models import Item
-from reviews.progress import gold_answer_map
-from reviews.roles import Role
-from reviews.rubric_forms import GoldForm
 
 
 def _item(campaign, external_id: str) -> Item:
@@ -62,6 +62,10 @@ def gold_item(request, slug, external_id):
             count = len(item.gold_answers)
             messages.success(request, f"{item.external_id} is a gold item with {count} known answer(s).")
             return redirect("reviews:gold_list", campaign.slug)
+    return _gold_page(request, campaign, item, form, version)
+
+
+def _gold_page(request, campaign, item, form, version):
     context = {
         "campaign": campaign,
         "item": item,

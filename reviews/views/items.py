@@ -10,11 +10,12 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import item_browser, nav, pool_actions
+from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_role
-from reviews.item_browser import ItemFilter
-from reviews.pool_actions import BULK_ACTIONS, PoolActionError
-from reviews.roles import Role
+from reviews.core.roles import Role
+from reviews.data import item_browser, pool_actions
+from reviews.data.item_browser import ItemFilter
+from reviews.data.pool_actions import BULK_ACTIONS, PoolActionError
 
 MAX_SELECTION = 10_000  # ids posted as a selection; a whole filter has no limit
 
@@ -69,27 +70,30 @@ def bulk(request, slug):
             # A whole filter can be thousands of items: say how many, and act only once confirmed.
             return _confirm(request, campaign, f, action, reason, len(ids))
     else:
-        raw = request.POST.getlist("item")
-        if not all(value.isdigit() for value in raw):
-            messages.error(request, "The selection is malformed; nothing was changed.")
-            return _back(request, campaign)
-        ids = [int(value) for value in raw]
-        if not ids:
-            messages.error(request, "Select at least one item, or choose every item of the filter.")
-            return _back(request, campaign)
-        if len(ids) > MAX_SELECTION:
-            messages.error(request, f"Select at most {MAX_SELECTION} items, or use the whole filter.")
+        ids, problem = _checked_ids(request.POST.getlist("item"))
+        if problem:
+            messages.error(request, problem)
             return _back(request, campaign)
     try:
         count = pool_actions.run_bulk(campaign, action, ids, user=request.user, reason=reason)
     except PoolActionError as exc:
         messages.error(request, str(exc))
         return _back(request, campaign)
-    label = BULK_ACTIONS[action][0]
     skipped = len(ids) - count
     note = f" ({skipped} already in that state, left as they were)" if skipped else ""
-    messages.success(request, f"{label}: {count} item{'s' if count != 1 else ''} changed{note}.")
+    messages.success(request, f"{BULK_ACTIONS[action][0]}: {count} item{'s' if count != 1 else ''} changed{note}.")
     return _back(request, campaign)
+
+
+def _checked_ids(raw: list[str]) -> tuple[list[int], str]:
+    """The checked item ids, or a message saying why the selection is refused."""
+    if not all(value.isdigit() for value in raw):
+        return [], "The selection is malformed; nothing was changed."
+    if not raw:
+        return [], "Select at least one item, or choose every item of the filter."
+    if len(raw) > MAX_SELECTION:
+        return [], f"Select at most {MAX_SELECTION} items, or use the whole filter."
+    return [int(value) for value in raw], ""
 
 
 def _confirm(request, campaign, f: ItemFilter, action: str, reason: str, count: int):

@@ -13,9 +13,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import queue
 from reviews.access import get_campaign_for, role_required, user_has_role, visible_campaigns
-from reviews.forms import (
+from reviews.core.roles import Role
+from reviews.labeling import queue
+from reviews.labeling.forms import (
     CONFIDENCE_KEY,
     ESCALATION_REASONS,
     PAIRWISE_KEYS,
@@ -24,9 +25,8 @@ from reviews.forms import (
     JudgmentForm,
     SkipForm,
 )
+from reviews.labeling.progress import history_rows, own_judgments, progress_for
 from reviews.models import Assignment
-from reviews.progress import history_rows, own_judgments, progress_for
-from reviews.roles import Role
 
 HISTORY_PAGE_SIZE = 20
 # The page renews its lease this often, and at least three times per lease (leases last a minute or more).
@@ -109,79 +109,84 @@ def _invalid(request, assignment: Assignment, **forms):
     return _compare(request, assignment, status=400, **forms)
 
 
-@role_required(Role.LABELER)
-@require_POST
-def submit(request, uid):
-    """Record the labeler's judgment of their leased item, then load the next one."""
+def _lease_action(request, uid, make_form, act, done: str, *, invalid_as: str | None, level=messages.success):
+    """The shape of the lease routes: the labeler's own lease → form → queue action → next item.
+
+    `make_form(assignment)` parses the POST and `act(assignment, form)` calls the queue. An
+    invalid form shows the item again under the page's name for it, `invalid_as` (None: the form
+    is optional, as skip's time is); a finished lease moves on quietly (a retried POST); a
+    foreign, stale or expired one gets its message and writes nothing.
+    """
     try:
         assignment = queue.lease_for(request.user, uid)
     except queue.LeaseError as exc:
         return _refused(request, exc)
-    form = JudgmentForm(assignment, request.POST)
-    if not form.is_valid():
-        return _invalid(request, assignment, form=form)
+    form = make_form(assignment)
+    if invalid_as is not None and not form.is_valid():
+        return _invalid(request, assignment, **{invalid_as: form})
     try:
-        queue.submit(
-            request.user,
-            assignment.uid,
-            form.answers(),
-            confidence=form.cleaned_data["confidence"],
-            rationale=form.cleaned_data["rationale"],
-            time_spent_ms=form.cleaned_data["time_spent_ms"],
-        )
+        act(assignment, form)
     except queue.AlreadyDone:
         return _work_page(assignment)
     except queue.LeaseError as exc:
         return _refused(request, exc, assignment)
-    messages.success(request, "Judgment saved.")
+    level(request, done)
     return _work_page(assignment)
+
+
+@role_required(Role.LABELER)
+@require_POST
+def submit(request, uid):
+    """Record the labeler's judgment of their leased item, then load the next one."""
+
+    def act(assignment, form):
+        data = form.cleaned_data
+        queue.submit(
+            request.user,
+            assignment.uid,
+            form.answers(),
+            confidence=data["confidence"],
+            rationale=data["rationale"],
+            time_spent_ms=data["time_spent_ms"],
+        )
+
+    return _lease_action(
+        request, uid, lambda a: JudgmentForm(a, request.POST), act, "Judgment saved.", invalid_as="form"
+    )
 
 
 @role_required(Role.LABELER)
 @require_POST
 def skip(request, uid):
     """Pass on the item: it goes to someone else, never back to this labeler."""
-    try:
-        assignment = queue.lease_for(request.user, uid)
-    except queue.LeaseError as exc:
-        return _refused(request, exc)
-    form = SkipForm(request.POST)
-    time_spent = form.cleaned_data["time_spent_ms"] if form.is_valid() else None
-    try:
+
+    def act(assignment, form):
+        time_spent = form.cleaned_data["time_spent_ms"] if form.is_valid() else None
         queue.skip(request.user, assignment.uid, time_spent_ms=time_spent)
-    except queue.AlreadyDone:
-        return _work_page(assignment)
-    except queue.LeaseError as exc:
-        return _refused(request, exc, assignment)
-    messages.info(request, "Skipped: the item goes to someone else.")
-    return _work_page(assignment)
+
+    done = "Skipped: the item goes to someone else."
+    return _lease_action(
+        request, uid, lambda a: SkipForm(request.POST), act, done, invalid_as=None, level=messages.info
+    )
 
 
 @role_required(Role.LABELER)
 @require_POST
 def escalate(request, uid):
     """Send the item to the leads with a reason and a comment."""
-    try:
-        assignment = queue.lease_for(request.user, uid)
-    except queue.LeaseError as exc:
-        return _refused(request, exc)
-    form = EscalateForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, assignment, escalate_form=form)
-    try:
+
+    def act(assignment, form):
+        data = form.cleaned_data
         queue.escalate(
             request.user,
             assignment.uid,
-            reason=form.cleaned_data["reason"],
-            comment=form.cleaned_data["comment"],
-            time_spent_ms=form.cleaned_data["time_spent_ms"],
+            reason=data["reason"],
+            comment=data["comment"],
+            time_spent_ms=data["time_spent_ms"],
         )
-    except queue.AlreadyDone:
-        return _work_page(assignment)
-    except queue.LeaseError as exc:
-        return _refused(request, exc, assignment)
-    messages.success(request, "Escalated: a lead will look at this item.")
-    return _work_page(assignment)
+
+    done = "Escalated: a lead will look at this item."
+    return _lease_action(request, uid, lambda a: EscalateForm(request.POST), act, done, invalid_as="escalate_form")
 
 
 @role_required(Role.LABELER)

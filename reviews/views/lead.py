@@ -1,7 +1,7 @@
 """The leads' pages: the escalation queue, the adjudication page and its actions, and the adjudication history.
 
-Every action is: the escalation (access helper) → form → a reviews.escalation or
-reviews.adjudication function → redirect. A refused move (someone else's claim, an illegal
+Every action is: the escalation (access helper) → form → a reviews.leads.escalation or
+reviews.leads.adjudication function → redirect. A refused move (someone else's claim, an illegal
 transition) comes back as a message on the page; nothing is written.
 """
 
@@ -15,13 +15,13 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import adjudication, escalation
 from reviews.access import get_campaign_for, role_required
-from reviews.exceptions import DomainError
-from reviews.lead_forms import AdjudicationForm, DismissForm, NoteForm, ReviseForm
+from reviews.core.exceptions import DomainError
+from reviews.core.roles import Role
+from reviews.labeling.progress import gold_alerts
+from reviews.leads import adjudication, escalation
+from reviews.leads.forms import AdjudicationForm, DismissForm, NoteForm, ReviseForm
 from reviews.models import Campaign, Escalation, Item
-from reviews.progress import gold_alerts
-from reviews.roles import Role
 
 Status = Escalation.Status
 STATUS_FILTERS = {

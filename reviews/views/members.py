@@ -1,6 +1,5 @@
 """Campaign membership (admins) and creating a campaign in the app."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -9,24 +8,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from reviews import nav
 from reviews.access import get_campaign_for, role_required, user_role
-from reviews.campaigns import open_campaign
-from reviews.exceptions import DomainError
-from reviews.membership import add_member, remove_member
-from reviews.membership import members as campaign_members
-from reviews.models import CampaignSettings, Rubric
-from reviews.roles import Role, role_of
-
-
-class CampaignForm(forms.ModelForm):
-    """Title, slug and rubric of a new campaign, plus its initial settings (the model's fields and rules)."""
-
-    title = forms.CharField(max_length=200)
-    slug = forms.SlugField(max_length=50, help_text="Used in addresses; letters, digits, hyphens.")
-    rubric = forms.ModelChoiceField(Rubric.objects.order_by("slug"), required=False, empty_label="(none yet)")
-
-    class Meta:
-        model = CampaignSettings
-        fields = CampaignSettings.SETTING_FIELDS
+from reviews.campaigns.forms import CampaignForm
+from reviews.campaigns.setup import open_campaign
+from reviews.core.exceptions import DomainError
+from reviews.core.roles import Role, role_of
+from reviews.models import CampaignSettings
+from reviews.people.membership import add_member, remove_member
+from reviews.people.membership import members as campaign_members
 
 
 @role_required(Role.ADMIN)

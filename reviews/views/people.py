@@ -1,29 +1,16 @@
 """People (admins): users, roles, activation, and each labeler's recent work and quality."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from reviews import people as people_domain
 from reviews.access import role_required
-from reviews.models import Campaign
-from reviews.people import PeopleError
-from reviews.roles import Role
-
-ROLE_CHOICES = [(r.value, r.label) for r in Role]
-
-
-class PersonForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=ROLE_CHOICES)
-    email = forms.EmailField(required=False)
-    password = forms.CharField(widget=forms.PasswordInput, help_text="At least the configured password rules.")
-    campaigns = forms.ModelMultipleChoiceField(
-        Campaign.objects.order_by("slug"), required=False, widget=forms.CheckboxSelectMultiple
-    )
+from reviews.core.roles import Role
+from reviews.people import directory as people_domain
+from reviews.people.directory import PeopleError
+from reviews.people.forms import ROLE_CHOICES, PersonForm
 
 
 def _dashboard_url(campaign) -> str | None:

@@ -1,6 +1,6 @@
 """The admins' rubric editor: drafts, preview, publish with the stale list, diffs, import and export.
 
-Every view: access (admin role, rubric by slug) → form → reviews.rubric_editor → redirect.
+Every view: access (admin role, rubric by slug) → form → reviews.rubrics.editor → redirect.
 """
 
 from functools import wraps
@@ -11,13 +11,13 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from reviews import rubric_editor as editor
 from reviews.access import role_required
-from reviews.exceptions import DomainError, RubricError
-from reviews.forms import CONFIDENCE_KEY, ESCALATION_REASONS, PAIRWISE_KEYS, RATIONALE_KEY, JudgmentForm
+from reviews.core.exceptions import DomainError, RubricError
+from reviews.core.roles import Role
+from reviews.labeling.forms import CONFIDENCE_KEY, ESCALATION_REASONS, PAIRWISE_KEYS, RATIONALE_KEY, JudgmentForm
 from reviews.models import Adjudication, Assignment, Campaign, Item, Prompt, Response, Rubric, RubricVersion
-from reviews.roles import Role
-from reviews.rubric_forms import CriterionFormSet, ImportRubricForm, PublishForm, RubricForm, editor_initial
+from reviews.rubrics import editor
+from reviews.rubrics.forms import CriterionFormSet, ImportRubricForm, PublishForm, RubricForm, editor_initial
 
 EXAMPLE_RUBRIC = """{
   "slug": "my-rubric",

@@ -1,25 +1,15 @@
 """Admins' API token page: create (the secret is shown once), list, revoke."""
 
-from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from reviews.access import role_required
-from reviews.exceptions import DomainError
-from reviews.models import ApiToken, Campaign
-from reviews.roles import Role
-from reviews.tokens import MAX_NAME_LENGTH, create_token, revoke_token
-
-
-class CampaignChoices(forms.ModelMultipleChoiceField):
-    def label_from_instance(self, obj):
-        return f"{obj.title} ({obj.slug})"
-
-
-class TokenForm(forms.Form):
-    name = forms.CharField(max_length=MAX_NAME_LENGTH, help_text="which client uses it, e.g. 'prod guardrail monitor'")
-    campaigns = CampaignChoices(queryset=Campaign.objects.order_by("slug"), widget=forms.CheckboxSelectMultiple)
+from reviews.api.forms import TokenForm
+from reviews.api.tokens import create_token, revoke_token
+from reviews.core.exceptions import DomainError
+from reviews.core.roles import Role
+from reviews.models import ApiToken
 
 
 def _page(request, form, *, secret=None, token=None, status=200):

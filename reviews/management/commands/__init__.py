@@ -1,0 +1,1 @@
+"""The manage.py commands; thin, their logic lives in the context folders."""

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.membership import MembershipError, add_member_by_username, remove_member
 from reviews.models import Campaign
+from reviews.people.membership import MembershipError, add_member_by_username, remove_member
 
 
 class Command(BaseCommand):

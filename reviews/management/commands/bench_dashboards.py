@@ -9,14 +9,14 @@ from django.db import connection, reset_queries
 from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from reviews.accounts import create_user
-from reviews.benchmarks import peak_rss_mb, throwaway_database
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.dev.benchmarks import peak_rss_mb, throwaway_database
+from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 from reviews.models import Judgment
-from reviews.monitoring import take_snapshot
-from reviews.roles import Role
-from reviews.synthetic import BENCH_RUBRIC, write_synthetic
+from reviews.monitoring.snapshots import take_snapshot
+from reviews.people.accounts import create_user
 
 PAGES = ["", "quality/", "slices/", "slices/?tag=safe", "automated/", "leaderboard/", "scoring/", "series/"]
 DOWNLOADS = ["quality/agreement.json", "slices/slices.csv"]

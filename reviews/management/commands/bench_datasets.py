@@ -8,12 +8,12 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 
 from reviews.api.ingest import ingest
-from reviews.benchmarks import peak_rss_mb, throwaway_database
-from reviews.campaigns import create_campaign
-from reviews.datasets import Filters, create_dataset
-from reviews.importer import import_pool
-from reviews.synthetic import BENCH_RUBRIC, write_synthetic
-from reviews.tokens import create_token
+from reviews.api.tokens import create_token
+from reviews.campaigns.setup import create_campaign
+from reviews.data.importer import import_pool
+from reviews.datasets.export import Filters, create_dataset
+from reviews.dev.benchmarks import peak_rss_mb, throwaway_database
+from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 
 
 class Command(BaseCommand):

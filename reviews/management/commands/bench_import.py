@@ -5,10 +5,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from reviews.benchmarks import peak_rss_mb, throwaway_database
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
-from reviews.synthetic import BENCH_RUBRIC, write_synthetic
+from reviews.campaigns.setup import create_campaign
+from reviews.data.importer import import_pool
+from reviews.dev.benchmarks import peak_rss_mb, throwaway_database
+from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 
 
 class Command(BaseCommand):

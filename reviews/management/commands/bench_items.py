@@ -11,14 +11,14 @@ from django.http import QueryDict
 from django.test import Client
 from django.test.utils import override_settings
 
-from reviews.accounts import create_user
-from reviews.benchmarks import throwaway_database
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
-from reviews.item_browser import ItemFilter, facets, filtered_items, page
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.data.item_browser import ItemFilter, facets, filtered_items, page
+from reviews.dev.benchmarks import throwaway_database
+from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 from reviews.models import Item, ItemScore, Judgment, LabelKind, ScoringRun
-from reviews.roles import Role
-from reviews.synthetic import BENCH_RUBRIC, write_synthetic
+from reviews.people.accounts import create_user
 
 RARE = "sourdough"
 

@@ -21,13 +21,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import CommandError
 
-from reviews.accounts import create_user
-from reviews.embedded_redis import EmbeddedRedis
+from reviews.core.roles import Role
+from reviews.dev.embedded_redis import EmbeddedRedis
 from reviews.management.commands import bench_queue
 from reviews.management.commands.bench_queue import HOST, PASSWORD, SLUG, Browser, percentile, sign_in
 from reviews.management.commands.run_desk import Child, stop_child
 from reviews.models import Campaign, ScoringRun
-from reviews.roles import Role
+from reviews.people.accounts import create_user
 
 LEAD_PAGES = ["/campaigns/", f"/campaigns/{SLUG}/"]
 

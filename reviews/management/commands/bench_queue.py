@@ -35,14 +35,14 @@ from django.db import connection, connections
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from reviews.accounts import create_user
-from reviews.benchmarks import throwaway_database
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.core.roles import Role
+from reviews.data.importer import import_pool
+from reviews.dev.benchmarks import throwaway_database
+from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 from reviews.management.commands.run_desk import Child, stop_child
 from reviews.models import Assignment, Judgment, LabelKind, Membership, Source
-from reviews.roles import Role
-from reviews.synthetic import BENCH_RUBRIC, write_synthetic
+from reviews.people.accounts import create_user
 
 HOST = "127.0.0.1"
 SLUG = "bench"

@@ -10,15 +10,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from reviews import bulk
-from reviews.benchmarks import peak_rss_mb, throwaway_database
-from reviews.campaigns import create_campaign
-from reviews.embedded_redis import EmbeddedRedis
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.core import sql
+from reviews.data.importer import import_pool
+from reviews.dev.benchmarks import peak_rss_mb, throwaway_database
+from reviews.dev.embedded_redis import EmbeddedRedis
+from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 from reviews.management.commands.bench_queue import database_url
 from reviews.models import ItemScore, Response, ScoringRun
-from reviews.synthetic import BENCH_RUBRIC, write_synthetic
-from scoring.jobs import request_rescore, rescore_in_foreground
+from scoring.jobs import rescore_in_foreground
+from scoring.runs import request_rescore
 
 
 class Command(BaseCommand):
@@ -156,5 +157,5 @@ class Command(BaseCommand):
         rows = [(0.5, 0.5, 0.5, 1.5, pk) for pk in ids]
         started = time.perf_counter()
         with transaction.atomic():
-            bulk.update_rows(ItemScore, ["risk", "uncertainty", "diversity", "utility"], rows)
+            sql.update_rows(ItemScore, ["risk", "uncertainty", "diversity", "utility"], rows)
         return time.perf_counter() - started

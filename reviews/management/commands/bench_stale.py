@@ -6,10 +6,10 @@ import orjson
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from reviews import rubric_editor as editor
-from reviews.benchmarks import throwaway_database
-from reviews.campaigns import create_campaign
-from reviews.importer import import_pool
+from reviews.campaigns.setup import create_campaign
+from reviews.data.importer import import_pool
+from reviews.dev.benchmarks import throwaway_database
+from reviews.rubrics import editor
 
 RUBRIC = {
     "slug": "bench-stale",

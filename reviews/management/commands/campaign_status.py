@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from reviews.status import campaign_status
+from reviews.campaigns.status import campaign_status
 
 from ._base import get_campaign
 

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.text import slugify
 
-from reviews.campaigns import create_campaign, load_json_file
-from reviews.exceptions import DomainError
+from reviews.campaigns.setup import create_campaign, load_json_file
+from reviews.core.exceptions import DomainError
 
 
 class Command(BaseCommand):

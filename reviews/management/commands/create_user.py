@@ -8,10 +8,10 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from reviews.accounts import create_user
-from reviews.membership import add_member
+from reviews.core.roles import Role
 from reviews.models import Campaign
-from reviews.roles import Role
+from reviews.people.accounts import create_user
+from reviews.people.membership import add_member
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.backup import dump_campaign
+from reviews.data.backup import dump_campaign
 
 from ._base import get_campaign
 

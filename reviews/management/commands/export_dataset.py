@@ -1,8 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.datasets import FORMATS, Filters, create_dataset, dataset_file
-from reviews.exceptions import DomainError
+from reviews.core.exceptions import DomainError
+from reviews.datasets.export import FORMATS, Filters, create_dataset, dataset_file
 
 from ._base import get_campaign
 

@@ -3,8 +3,8 @@ import os
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from reviews.exceptions import ImportFailed
-from reviews.importer import import_pool
+from reviews.core.exceptions import ImportFailed
+from reviews.data.importer import import_pool
 
 from ._base import get_campaign
 

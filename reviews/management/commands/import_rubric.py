@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.campaigns import attach_rubric, load_json_file
-from reviews.exceptions import DomainError
+from reviews.campaigns.setup import attach_rubric, load_json_file
+from reviews.core.exceptions import DomainError
 
 from ._base import get_campaign
 

@@ -2,7 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.monitoring import compute_report, snapshot_due, take_snapshot
+from reviews.monitoring.figures import compute_report
+from reviews.monitoring.snapshots import snapshot_due, take_snapshot
 
 from ._base import get_campaign
 

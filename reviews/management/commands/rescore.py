@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from scoring.jobs import RunBusy, rescore_in_foreground
+from scoring.jobs import rescore_in_foreground
+from scoring.runs import RunBusy
 
 from ._base import get_campaign
 

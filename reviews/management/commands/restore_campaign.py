@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from reviews.backup import BackupError, restore_campaign
+from reviews.data.backup import BackupError, restore_campaign
 
 
 class Command(BaseCommand):

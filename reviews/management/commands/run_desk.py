@@ -16,8 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from config.env import env_str
-from reviews.demo import DEMO_SLUG, ensure_demo, write_accounts
-from reviews.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from reviews.dev.demo import DEMO_SLUG, ensure_demo, write_accounts
+from reviews.dev.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from scoring.jobs import rescore_due
 
 HOST = "127.0.0.1"

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from reviews.demo import DEMO_ITEMS, DEMO_SLUG, ensure_demo
+from reviews.dev.demo import DEMO_ITEMS, DEMO_SLUG, ensure_demo
 
 
 class Command(BaseCommand):

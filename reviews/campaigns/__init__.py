@@ -1,0 +1,1 @@
+"""Campaigns: creating them, versioned settings changes, and their status figures."""

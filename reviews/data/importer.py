@@ -1,0 +1,423 @@
+"""Pool import (FORMATS.md section 1): streamed, validated line by line, all or nothing."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import orjson
+from django.conf import settings as django_settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from reviews.core import sql
+from reviews.core.exceptions import ImportFailed
+from reviews.core.roles import role_of
+from reviews.data.pool_format import LineError, LineIn, parse_line
+from reviews.leads import final_answers
+from reviews.models import (
+    Adjudication,
+    Annotator,
+    Answer,
+    Campaign,
+    FeedbackEvent,
+    FinalAnswer,
+    Item,
+    Judgment,
+    LabelKind,
+    Prompt,
+    Response,
+    Source,
+)
+
+MAX_REPORTED_ERRORS = 200
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    created: int = 0
+    skipped: int = 0
+    conflicts: int = 0
+    labels: int = 0
+    error_count: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add_error(self, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(message)
+
+    def counts(self) -> dict:
+        keys = ("lines", "created", "skipped", "conflicts", "labels", "error_count")
+        return {key: getattr(self, key) for key in keys}
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.lines} lines: {self.created} created, {self.skipped} skipped, "
+            f"{self.conflicts} conflicts, {self.error_count} errors, {self.labels} labels stored"
+        )
+
+
+def read_lines(stream, max_line_bytes: int):
+    """Yield (line number, bytes or None when the line is over the limit) without holding more than one line."""
+    number = 0
+    while True:
+        chunk = stream.readline(max_line_bytes + 1)
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > max_line_bytes and not chunk.endswith(b"\n"):
+            # Drain the rest of the line without keeping it.
+            while not chunk.endswith(b"\n"):
+                chunk = stream.readline(1 << 20)
+                if not chunk:
+                    break
+            yield number, None
+            continue
+        yield number, chunk
+
+
+class PoolImporter:
+    def __init__(self, campaign, *, actor=None, source_name="", progress=None):
+        self.campaign = campaign
+        self.actor = actor
+        self.source_name = source_name
+        self.progress = progress
+        self.report = ImportReport()
+        self.rubric_version = campaign.rubric_version()
+        self.rubric = self.rubric_version.parsed if self.rubric_version else None
+        self.batch_size = django_settings.REVIEWS_IMPORT_BATCH_SIZE
+        self.max_line_bytes = django_settings.REVIEWS_IMPORT_MAX_LINE_BYTES
+        self._annotators: dict[str, int] = {}
+        self.actor_id = getattr(actor, "id", None)
+        actor_role = role_of(actor) if actor is not None else None
+        self.role = actor_role.value if actor_role else ""
+
+    def run(self, stream) -> ImportReport:
+        """Import a binary stream of JSON Lines; raise ImportFailed (nothing written) on any error."""
+        try:
+            with transaction.atomic():
+                # One import per campaign at a time: a concurrent one would collide on the unique
+                # indexes with a database error instead of reporting per-line conflicts.
+                Campaign.objects.select_for_update().filter(pk=self.campaign.pk).first()
+                self.settings_version = self.campaign.settings
+                batch: list[tuple[int, LineIn]] = []
+                for number, raw in read_lines(stream, self.max_line_bytes):
+                    if self.progress:
+                        self.progress(number, 0 if raw is None else len(raw))
+                    parsed = self._parse(number, raw)
+                    if parsed is not None:
+                        batch.append((number, parsed))
+                    if len(batch) >= self.batch_size:
+                        self._write(batch)
+                        batch = []
+                if batch:
+                    self._write(batch)
+                if self.report.lines == 0 and self.report.error_count == 0:
+                    self.report.add_error("the file is empty: no items to import")
+                if not self.report.ok:
+                    raise ImportFailed(self.report)
+                FeedbackEvent.record(
+                    self.campaign,
+                    FeedbackEvent.Action.IMPORTED,
+                    {"source": self.source_name, **self.report.counts()},
+                    actor=self.actor_id,
+                    role=self.role,
+                    rubric_version=self.rubric_version,
+                    settings_version=self.settings_version,
+                    scoring_run=None,
+                )
+        except ImportFailed:
+            self.report.created = 0
+            self.report.labels = 0
+            raise
+        if connection.vendor == "postgresql" and self.report.created:
+            # Fresh statistics, so the planner knows the tables grew (autovacuum may take minutes).
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE " + ", ".join(m._meta.db_table for m in ANALYZED))
+        return self.report
+
+    def _parse(self, number: int, raw: bytes | None) -> LineIn | None:
+        if raw is None:
+            self.report.lines += 1
+            self.report.add_error(f"line {number}: longer than the limit of {self.max_line_bytes} bytes")
+            return None
+        if not raw.strip():
+            return None  # blank lines (a trailing newline) are not items
+        self.report.lines += 1
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.report.add_error(f"line {number}: not valid UTF-8 ({exc.reason} at byte offset {exc.start})")
+            return None
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            self.report.add_error(f"line {number}: invalid JSON: {exc.msg} (column {exc.colno})")
+            return None
+        try:
+            return parse_line(obj, self.rubric)
+        except LineError as exc:
+            for message in exc.messages:
+                self.report.add_error(f"line {number}: {message}")
+            return None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _conflict(self, number: int, message: str) -> None:
+        self.report.conflicts += 1
+        self.report.add_error(f"line {number}: conflict: {message}")
+
+    def _write(self, batch: list[tuple[int, LineIn]]) -> None:
+        campaign = self.campaign
+        existing_items = dict(
+            sql.execute_in(
+                "SELECT external_id, content_hash FROM reviews_item WHERE campaign_id IN ({0}) "
+                "AND external_id IN ({1})",
+                [[campaign.id], {line.external_id for _, line in batch}],
+            )
+        )
+        fresh: list[tuple[int, LineIn]] = []
+        for number, line in batch:
+            known = existing_items.get(line.external_id)
+            if known is None:
+                existing_items[line.external_id] = line.content_hash
+                fresh.append((number, line))
+            elif known == line.content_hash:
+                self.report.skipped += 1
+            else:
+                self._conflict(number, f"external_id {line.external_id!r} is already imported with different content")
+        if not fresh:
+            return
+        prompts = self._write_prompts(fresh)
+        responses = self._write_responses(fresh, prompts)
+
+        now = timezone.now()
+        item_ids = sql.reserve_ids(Item, len(fresh))
+        item_rows = []
+        for item_id, (_, line) in zip(item_ids, fresh, strict=True):
+            prompt_pk = prompts[line.prompt_id][0]
+            a, b = (responses[(prompt_pk, r.key)][0] for r in line.responses)
+            item_rows.append(
+                (
+                    item_id,
+                    campaign.id,
+                    line.external_id,
+                    prompt_pk,
+                    a,
+                    b,
+                    line.risk_prior,
+                    line.tags,
+                    line.metadata,
+                    line.content_hash,
+                    now,
+                    False,
+                    line.gold is not None,
+                    line.gold,
+                    0,
+                    False,
+                    False,
+                    False,
+                )
+            )
+        sql.insert_rows(Item, ITEM_COLUMNS, item_rows)
+        self.report.created += len(item_rows)
+        labeled = self._write_labels(fresh, item_ids, responses, prompts, now)
+        if labeled:
+            final_answers.refresh(campaign, labeled)
+
+    def _write_prompts(self, fresh) -> dict[str, tuple[int, str]]:
+        """Prompt external id -> (pk, content hash), inserting the new ones."""
+        prompts = {
+            ext: (pk, digest)
+            for pk, ext, digest in sql.execute_in(
+                "SELECT id, external_id, content_hash FROM reviews_prompt WHERE campaign_id IN ({0}) "
+                "AND external_id IN ({1})",
+                [[self.campaign.id], {line.prompt_id for _, line in fresh}],
+            )
+        }
+        new = []
+        for number, line in fresh:
+            known = prompts.get(line.prompt_id)
+            if known is None:
+                prompts[line.prompt_id] = (None, line.prompt_hash)
+                new.append(line)
+            elif known[1] != line.prompt_hash:
+                self._conflict(number, f"prompt_id {line.prompt_id!r} already has a different prompt")
+        rows = []
+        for pk, line in zip(sql.reserve_ids(Prompt, len(new)), new, strict=True):
+            prompts[line.prompt_id] = (pk, line.prompt_hash)
+            rows.append((pk, self.campaign.id, line.prompt_id, line.prompt, line.prompt_text, line.prompt_hash))
+        sql.insert_rows(Prompt, ["id", "campaign_id", "external_id", "content", "text", "content_hash"], rows)
+        return prompts
+
+    def _write_responses(self, fresh, prompts) -> dict[tuple[int, str], tuple]:
+        """(prompt pk, key) -> (pk, model, text), inserting the new ones."""
+        responses = {
+            (prompt_pk, key): (pk, model, text)
+            for pk, prompt_pk, key, model, text in sql.execute_in(
+                "SELECT id, prompt_id, key, model, text FROM reviews_response WHERE prompt_id IN ({0})",
+                [{prompts[line.prompt_id][0] for _, line in fresh}],
+            )
+        }
+        new = []
+        for number, line in fresh:
+            prompt_pk = prompts[line.prompt_id][0]
+            for resp in line.responses:
+                known = responses.get((prompt_pk, resp.key))
+                if known is None:
+                    responses[(prompt_pk, resp.key)] = (None, resp.model, resp.text)
+                    new.append((prompt_pk, resp))
+                elif known[1] != resp.model or known[2] != resp.text:
+                    self._conflict(
+                        number,
+                        f"response {resp.key!r} of prompt {line.prompt_id!r} is already imported with a different "
+                        "model or text",
+                    )
+        rows = []
+        for pk, (prompt_pk, resp) in zip(sql.reserve_ids(Response, len(new)), new, strict=True):
+            responses[(prompt_pk, resp.key)] = (pk, resp.model, resp.text)
+            rows.append((pk, prompt_pk, resp.key, resp.model, resp.text))
+        sql.insert_rows(Response, ["id", "prompt_id", "key", "model", "text"], rows)
+        return responses
+
+    def _annotator(self, name: str) -> int:
+        pk = self._annotators.get(name)
+        if pk is None:
+            pk = Annotator.objects.get_or_create(name=name, user=None)[0].pk
+            self._annotators[name] = pk
+        return pk
+
+    def _write_labels(self, fresh, item_ids, responses, prompts, now) -> list[int]:
+        """Store the lines' labels as judgments, adjudications and answers; return the labeled items."""
+        groups = []  # (item_id, prompt_pk, annotator, kind, labels)
+        for item_id, (_, line) in zip(item_ids, fresh, strict=True):
+            by_annotator: dict[tuple[str, str], list] = defaultdict(list)
+            for label in line.labels:
+                by_annotator[(label.annotator, label.kind)].append(label)
+            prompt_pk = prompts[line.prompt_id][0]
+            groups.extend((item_id, prompt_pk, name, kind, labels) for (name, kind), labels in by_annotator.items())
+        n_leads = sum(1 for g in groups if g[3] == "lead")
+        judgment_ids = iter(sql.reserve_ids(Judgment, len(groups) - n_leads))
+        adjudication_ids = iter(sql.reserve_ids(Adjudication, n_leads))
+        rubric_id, settings_id = self.rubric_version.id if groups else None, self.settings_version.id
+        judgments, adjudications, answers = [], [], []
+        for item_id, prompt_pk, name, kind, labels in groups:
+            created = min((lb.created_at for lb in labels if lb.created_at), default=now)
+            rationale = "\n\n".join(dict.fromkeys(lb.rationale for lb in labels if lb.rationale))
+            annotator = self._annotator(name)
+            if kind == "lead":
+                parent = next(adjudication_ids)
+                adjudications.append(
+                    (parent, item_id, annotator, Source.IMPORT, rationale, False, "", rubric_id, settings_id, created)
+                )
+            else:
+                parent = next(judgment_ids)
+                confidences = [lb.confidence for lb in labels if lb.confidence is not None]
+                judgments.append(
+                    (
+                        parent,
+                        item_id,
+                        annotator,
+                        LabelKind.HUMAN if kind == "human" else LabelKind.MODEL,
+                        Source.IMPORT,
+                        sum(confidences) / len(confidences) if confidences else None,
+                        rationale,
+                        rubric_id,
+                        settings_id,
+                        created,
+                    )
+                )
+            for label in labels:
+                response = responses[(prompt_pk, label.response)][0] if label.response else None
+                answers.append(
+                    (
+                        None if kind == "lead" else parent,
+                        parent if kind == "lead" else None,
+                        label.criterion,
+                        response,
+                        label.value,
+                        label.confidence,
+                    )
+                )
+        sql.insert_rows(Judgment, JUDGMENT_COLUMNS, judgments)
+        sql.insert_rows(Adjudication, ADJUDICATION_COLUMNS, adjudications)
+        sql.insert_rows(
+            Answer, ["judgment_id", "adjudication_id", "criterion", "response_id", "value", "confidence"], answers
+        )
+        # Labels are human feedback entering the system: one event per labeled item.
+        events, labeled = [], []
+        for item_id, (_, line) in zip(item_ids, fresh, strict=True):
+            if not line.labels:
+                continue
+            self.report.labels += len(line.labels)
+            labeled.append(item_id)
+            events.append((item_id, {"labels": len(line.labels)}))
+        FeedbackEvent.record(
+            self.campaign,
+            FeedbackEvent.Action.IMPORTED,
+            {"source": self.source_name},
+            actor=self.actor_id,
+            role=self.role,
+            rubric_version=rubric_id,
+            settings_version=settings_id,
+            scoring_run=None,
+            created_at=now,
+            per_item=events,
+        )
+        return labeled
+
+
+ANALYZED = (Prompt, Response, Item, Judgment, Adjudication, Answer, FinalAnswer)
+ITEM_COLUMNS = [
+    "id",
+    "campaign_id",
+    "external_id",
+    "prompt_id",
+    "response_a_id",
+    "response_b_id",
+    "risk_prior",
+    "tags",
+    "metadata",
+    "content_hash",
+    "created_at",
+    "excluded",
+    "is_gold",
+    "gold_answers",
+    "human_judgments",
+    "resolved",
+    "adjudicated",
+    "escalated",
+]
+JUDGMENT_COLUMNS = [
+    "id",
+    "item_id",
+    "annotator_id",
+    "kind",
+    "source",
+    "confidence",
+    "rationale",
+    "rubric_version_id",
+    "settings_version_id",
+    "created_at",
+]
+ADJUDICATION_COLUMNS = [
+    "id",
+    "item_id",
+    "lead_id",
+    "source",
+    "rationale",
+    "rubric_ambiguous",
+    "ambiguity_note",
+    "rubric_version_id",
+    "settings_version_id",
+    "created_at",
+]
+
+
+def import_pool(campaign, stream, **kwargs) -> ImportReport:
+    """Import a pool file (binary stream) into a campaign; see PoolImporter."""
+    return PoolImporter(campaign, **kwargs).run(stream)

@@ -1,0 +1,1 @@
+"""Development and benchmarks: the demo campaign, synthetic pools, benchmark helpers, an embedded Redis."""

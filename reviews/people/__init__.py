@@ -1,0 +1,1 @@
+"""People: accounts and roles, the admins' people page, and campaign membership."""

@@ -1,0 +1,1 @@
+"""Tests of reviews/campaigns: the settings page and its history."""

@@ -1,0 +1,1 @@
+"""Tests of reviews/core and the models: Markdown, model rules, hostile content end to end."""

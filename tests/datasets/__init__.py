@@ -1,0 +1,1 @@
+"""Tests of reviews/datasets and the API: exports, round trips, tokens."""

@@ -1,0 +1,1 @@
+"""Tests of reviews/dev and the run/benchmark commands: demo, make run, load benchmarks."""

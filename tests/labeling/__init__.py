@@ -1,0 +1,1 @@
+"""Tests of reviews/labeling: the queue, the labelers' pages, gold items."""

@@ -1,0 +1,1 @@
+"""Tests of reviews/leads: escalation rules and states, adjudication, the leads' pages."""

@@ -1,0 +1,1 @@
+"""Tests of reviews/monitoring: figures, snapshots, dashboards."""

@@ -1,0 +1,1 @@
+"""Tests of reviews/people: accounts, the people page, membership."""

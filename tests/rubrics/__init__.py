@@ -1,0 +1,1 @@
+"""Tests of reviews/rubrics: parsing, the editor, its browser flows."""

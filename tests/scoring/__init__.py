@@ -1,0 +1,1 @@
+"""Tests of scoring/: the numeric core, the rescoring jobs, replay."""

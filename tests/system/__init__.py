@@ -1,0 +1,1 @@
+"""Whole-system tests: settings, security, permission matrix, commands, admin, processes and faults."""
