@@ -110,6 +110,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # kept in the database, so every web process sees them. `manage.py axes_reset` lifts lockouts.
 AUTHENTICATION_BACKENDS = [
     "config.throttling.ThrottledLoginBackend",
+    # Django's model backend that also loads the user's roles (one query per request, not two).
+    "reviews.people.backends.RoleBackend",
+    # Sessions signed in before RoleBackend existed name this one; they keep working.
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)

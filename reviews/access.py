@@ -60,12 +60,15 @@ def visible_campaigns(user):
     return Campaign.objects.filter(id__in=member_campaign_ids(user))
 
 
-def get_campaign_for(user, slug: str) -> Campaign:
+def get_campaign_for(user, slug: str, *, versions: bool = False) -> Campaign:
     """A campaign the user may open, by slug; 404 when there is none or (labelers) when they are
-    not a member of it, so that a campaign's existence does not leak."""
+    not a member of it, so that a campaign's existence does not leak. `versions`: with the ids of
+    its settings and rubric versions in force (CampaignQuerySet.with_versions), for pages that
+    read them and change neither."""
     if user_role(user) is None:
         raise PermissionDenied("You have no role yet.")
-    campaign = get_object_or_404(visible_campaigns(user).select_related("rubric"), slug=slug)
+    campaigns = visible_campaigns(user).select_related("rubric")
+    campaign = get_object_or_404(campaigns.with_versions() if versions else campaigns, slug=slug)
     # Found among the campaigns the user may see: the queue need not ask again in this request.
     note_may_work_in(user, campaign)
     return campaign

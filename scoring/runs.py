@@ -109,18 +109,29 @@ def _send(run: ScoringRun) -> RescoreRequest:
 ENDED_JOB_STATES = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
-def maybe_rescore_after_judgments(campaign: Campaign) -> RescoreRequest | None:
+def maybe_rescore_after_judgments(
+    campaign: Campaign, *, judgment_id: int | None = None, last_run: tuple | None = None
+) -> RescoreRequest | None:
     """The N-judgments trigger: rescore once `rescore_every` human judgments arrived since the last run.
 
     Called after every submit, so it counts at most N rows past the last run's judgment mark.
+    A submit passes its judgment's id and the campaign's last run as (status, judgment mark)
+    (None, None without one), read with its lease: judgment ids rise across all campaigns, so
+    fewer than N ids past the mark cannot hold N of this campaign's, and nothing is counted. (A
+    judgment committed concurrently with a lower id is then counted by the next submit.)
     """
     every = campaign.settings.rescore_every
     if not every:
         return None
-    last = campaign.scoring_runs.order_by("-id").first()
-    if last is not None and last.status == Status.QUEUED:
+    if last_run is None:
+        last = campaign.scoring_runs.order_by("-id").values_list("status", "judgment_mark").first()
+        last_run = last if last is not None else (None, None)
+    status, mark = last_run
+    if status == Status.QUEUED:
         return None  # the queued run will see these judgments; no need to lock anything
-    mark = last.judgment_mark if last is not None else 0
+    mark = mark or 0
+    if judgment_id is not None and judgment_id - mark < every:
+        return None
     recent = Judgment.objects.filter(pk__gt=mark, item__campaign=campaign, kind=LabelKind.HUMAN)
     if recent[:every].count() >= every:
         return request_rescore(campaign, f"{every} judgments")

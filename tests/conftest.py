@@ -99,6 +99,15 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_immutable_cache():
+    """Each test starts with an empty cache of immutable rows: on SQLite a rolled-back test's ids
+    are handed out again, to other rows."""
+    from reviews.models.campaigns import forget_immutable
+
+    forget_immutable()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Tests create many users; the production hasher is deliberately slow."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

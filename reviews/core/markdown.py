@@ -6,6 +6,7 @@ so showing an item fetches nothing from elsewhere), and every link marked
 rel="nofollow noopener noreferrer".
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -88,7 +89,19 @@ def render_markdown(text) -> SafeString:
     """HTML for untrusted Markdown text; safe to insert into a page as it is."""
     if text is None:
         return mark_safe("")
-    return mark_safe(_MD.render(str(text)))  # noqa: S308 - html=False and the rules above escape everything
+    text = str(text)
+    if len(text) <= CACHED_CHARS:
+        return _render_cached(text)
+    return mark_safe(_MD.render(text))  # noqa: S308 - html=False and the rules above escape everything
+
+
+# The same short texts come back on every page (a rubric's guidelines and questions): rendered once.
+CACHED_CHARS = 4000
+
+
+@functools.lru_cache(maxsize=128)
+def _render_cached(text: str) -> SafeString:
+    return mark_safe(_MD.render(text))  # noqa: S308 - as render_markdown
 
 
 ROLE_LABELS = {"system": "System", "user": "User", "assistant": "Assistant"}

@@ -100,7 +100,10 @@ def role_of(user) -> Role | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    names = {g.name for g in user.groups.all()}
+    # Loaded with the user by reviews.people.backends.RoleBackend; else one query.
+    names = getattr(user, "role_names", None)
+    if names is None:
+        names = {g.name for g in user.groups.all()}
     held = [role for role in Role if role.value in names]
     return max(held, key=RANK.__getitem__) if held else None
 

@@ -8,7 +8,7 @@ between items, so it would be another labeler's answer to a question still ahead
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from reviews.models import Adjudication, Campaign, FinalAnswer, Item, Judgment, LabelKind, Source
@@ -26,26 +26,41 @@ class Progress:
     gold_compared: int
 
 
-def _midnight():
+def midnight():
+    """The start of today (the daily budget's day)."""
     return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def progress_for(campaign: Campaign, user) -> Progress:
-    """The labeler's judgments today, the campaign's budget left and the labeler's gold accuracy."""
-    midnight = _midnight()
-    mine_today = Judgment.objects.filter(
-        annotator__user=user, item__campaign=campaign, source=Source.APP, created_at__gte=midnight
-    ).count()
+def budget_spent(campaign: Campaign) -> tuple[int, int]:
+    """(human judgments made in the app for the campaign, of them today): what its budget counts."""
+    spent = Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN, source=Source.APP).aggregate(
+        total=Count("id"), today=Count("id", filter=Q(created_at__gte=midnight()))
+    )
+    return spent["total"], spent["today"]
+
+
+def progress_for(
+    campaign: Campaign, user, *, annotator_id: int | None = None, spent: tuple[int, int] | None = None
+) -> Progress:
+    """The labeler's judgments today, the campaign's budget left and the labeler's gold accuracy
+    (`spent`: budget_spent's figures when the caller has them already)."""
+    mine = Judgment.objects.filter(item__campaign=campaign)
+    mine = mine.filter(annotator_id=annotator_id) if annotator_id is not None else mine.filter(annotator__user=user)
+    counts = mine.aggregate(
+        today=Count("id", filter=Q(source=Source.APP, created_at__gte=midnight())),
+        gold=Count("id", filter=Q(item__is_gold=True)),
+    )
     s = campaign.settings
     budget_left = daily_left = None
     if s.budget_total is not None or s.budget_daily is not None:
-        spent = Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN, source=Source.APP)
+        total, today = spent if spent is not None else budget_spent(campaign)
         if s.budget_total is not None:
-            budget_left = max(0, s.budget_total - spent.count())
+            budget_left = max(0, s.budget_total - total)
         if s.budget_daily is not None:
-            daily_left = max(0, s.budget_daily - spent.filter(created_at__gte=midnight).count())
-    accuracy, compared = gold_accuracy(campaign, user)
-    return Progress(mine_today, budget_left, daily_left, accuracy, compared)
+            daily_left = max(0, s.budget_daily - today)
+    # Most labelers have judged no gold item: then there is no accuracy to compute.
+    accuracy, compared = gold_accuracy(campaign, user) if counts["gold"] else (None, 0)
+    return Progress(counts["today"], budget_left, daily_left, accuracy, compared)
 
 
 def gold_answer_map(item: Item) -> dict[tuple[str, str | None], str]:

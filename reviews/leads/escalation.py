@@ -197,6 +197,34 @@ def evaluate(campaign, item_ids=None, *, scoring_run_id=None) -> dict[int, tuple
 RULE_ORDER = {policy.RISK: 0, policy.DISAGREEMENT: 1, policy.CONFIDENCE: 2}
 
 
+def might_fire(campaign, item: Item, tally, risk: float | None) -> bool:
+    """Whether rule 2, 3 or 4 can fire for one item that a final-answer refresh just read
+    (`tally`, final_answers.Tally), decided from what that refresh read: no query. `risk` is the
+    item's r in the scoring run in force, else its prior.
+
+    The same tests as `evaluate`, on the same numbers; only the lead's earlier decision
+    (`_settled`) is left to run_rules, which a labeler's submit calls when this says yes.
+    """
+    if item.escalated or item.excluded or item.id not in tally.items:
+        return False
+    t = thresholds(campaign.settings)
+    a, b, n_human, _, resolved = tally.items[item.id]
+    if n_human >= 1 and policy.risk_rule(risk, 1, t) is not None:
+        return True
+    if n_human >= t.k and not resolved:
+        version = campaign.rubric_version()
+        n_values = _value_counts(version.parsed if version else None)
+        mine = {
+            key: votes
+            for key, votes in tally.votes.items()
+            if key[1] in (a, b, ("item", item.id)) and key not in tally.adjudicated and key[0] in n_values
+        }
+        if policy.disagreement_rule(mine, n_values, n_human, t) is not None:
+            return True
+    n, mean = tally.confidence.get(item.id, (0, None))
+    return bool(n) and mean <= (t.tau_conf - 1) / 4 + policy.EPS and policy.mean_confidence_rule(mean, n, t) is not None
+
+
 def _risk_candidates(items, run_id, t, fired, risk) -> None:
     labeled = items.filter(human_judgments__gte=1)
     scored_ids = ItemScore.objects.filter(run_id=run_id).values("item_id") if run_id else None

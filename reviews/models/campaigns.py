@@ -2,12 +2,42 @@
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from reviews.core.exceptions import ImmutableError
 from reviews.models.base import AppendOnlyModel
 from reviews.rubrics.definition import RubricDefinition, parse_rubric
+
+# Published rubric versions and settings versions never change once written, so a process keeps
+# those it has read, by id: the labelers' hot path then needs only their ids, which the campaign
+# query brings along (CampaignQuerySet.with_versions). Filled only after the reading transaction
+# commits, so a version that was rolled back is never kept.
+_IMMUTABLE: dict = {}
+IMMUTABLE_CACHE_SIZE = 512
+
+
+def immutable(model, pk):
+    """The row `pk` of an immutable model (a published RubricVersion, a CampaignSettings)."""
+    key = (model, pk)
+    found = _IMMUTABLE.get(key)
+    if found is not None:
+        return found
+    row = model.objects.get(pk=pk)
+
+    def keep():
+        if len(_IMMUTABLE) >= IMMUTABLE_CACHE_SIZE:
+            _IMMUTABLE.clear()
+        _IMMUTABLE[key] = row
+
+    transaction.on_commit(keep)
+    return row
+
+
+def forget_immutable() -> None:
+    """Empty this process's cache of immutable rows (tests, whose rolled-back ids come back)."""
+    _IMMUTABLE.clear()
 
 
 class Rubric(models.Model):
@@ -78,6 +108,22 @@ class RubricVersion(models.Model):
         return parse_rubric(self.definition)
 
 
+class CampaignQuerySet(models.QuerySet):
+    def with_versions(self):
+        """Annotate the ids of the settings version and the published rubric version in force, so
+        that `settings` and `rubric_version()` come from the process's cache, not two more queries."""
+        return self.annotate(
+            current_settings_id=Subquery(
+                CampaignSettings.objects.filter(campaign=OuterRef("pk")).order_by("-number").values("id")[:1]
+            ),
+            current_rubric_version_id=Subquery(
+                RubricVersion.objects.filter(rubric=OuterRef("rubric_id"), published_at__isnull=False)
+                .order_by("-number")
+                .values("id")[:1]
+            ),
+        )
+
+
 class Campaign(models.Model):
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
@@ -88,12 +134,16 @@ class Campaign(models.Model):
         "reviews.ScoringRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = CampaignQuerySet.as_manager()
+
     def __str__(self):
         return self.slug
 
     @cached_property
     def settings(self) -> "CampaignSettings":
         """The settings version in force (created with defaults on first use)."""
+        if self.__dict__.get("current_settings_id") is not None:
+            return immutable(CampaignSettings, self.current_settings_id)
         current = self.settings_versions.order_by("-number").first()
         return current or self.update_settings(note="defaults")
 
@@ -113,13 +163,17 @@ class Campaign(models.Model):
             version.full_clean(exclude=["campaign", "created_by"])
             version.save()
         self.__dict__["settings"] = version
+        self.__dict__.pop("current_settings_id", None)
         return version
 
     def rubric_version(self) -> "RubricVersion | None":
         """The published rubric version new judgments are made under."""
         if not self.rubric_id:
             return None
-        # One query, without loading the rubric row (this runs on every claim and submit).
+        if "current_rubric_version_id" in self.__dict__:  # CampaignQuerySet.with_versions
+            current = self.current_rubric_version_id
+            return immutable(RubricVersion, current) if current is not None else None
+        # One query, without loading the rubric row.
         published = RubricVersion.objects.filter(rubric_id=self.rubric_id, published_at__isnull=False)
         return published.order_by("-number").first()
 

@@ -8,6 +8,7 @@ double click, a retried POST) just moves on to the next item.
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -56,15 +57,19 @@ def start(request):
 @require_GET
 def work(request, slug):
     """Claim the next item (or keep the open lease) and show it; or say why there is none."""
-    campaign = get_campaign_for(request.user, slug)
+    campaign = get_campaign_for(request.user, slug, versions=True)
     claim = queue.claim_next(campaign, request.user)
     if claim.assignment is None:
-        context = {"campaign": campaign, "claim": claim, "progress": progress_for(campaign, request.user)}
-        return render(request, "reviews/queue_empty.html", context)
-    return _compare(request, claim.assignment)
+        progress = _progress(request, campaign, claim.spent)
+        return render(request, "reviews/queue_empty.html", {"campaign": campaign, "claim": claim, "progress": progress})
+    return _compare(request, claim.assignment, spent=claim.spent)
 
 
-def _compare(request, assignment: Assignment, *, form=None, escalate_form=None, status=200):
+def _progress(request, campaign, spent=None):
+    return progress_for(campaign, request.user, annotator_id=queue.annotator_id(request.user), spent=spent)
+
+
+def _compare(request, assignment: Assignment, *, form=None, escalate_form=None, status=200, spent=None):
     campaign = assignment.item.campaign
     form = form or JudgmentForm(assignment)
     lease_seconds = assignment.settings_version.lease_minutes * 60
@@ -78,7 +83,7 @@ def _compare(request, assignment: Assignment, *, form=None, escalate_form=None, 
         "rubric": form.rubric,
         "left": form.responses["left"],
         "right": form.responses["right"],
-        "progress": progress_for(campaign, request.user),
+        "progress": _progress(request, campaign, spent),
         "lease_seconds": lease_seconds,
         "renew_seconds": min(RENEW_EVERY_SECONDS, lease_seconds // 3),
         "keys": {"pairwise": PAIRWISE_KEYS, "confidence": CONFIDENCE_KEY, "rationale": RATIONALE_KEY},
@@ -117,19 +122,21 @@ def _lease_action(request, uid, make_form, act, done: str, *, invalid_as: str | 
     is optional, as skip's time is); a finished lease moves on quietly (a retried POST); a
     foreign, stale or expired one gets its message and writes nothing.
     """
+    assignment = form = None
     try:
-        assignment = queue.lease_for(request.user, uid)
-    except queue.LeaseError as exc:
-        return _refused(request, exc)
-    form = make_form(assignment)
-    if invalid_as is not None and not form.is_valid():
-        return _invalid(request, assignment, **{invalid_as: form})
-    try:
-        act(assignment, form)
+        # One transaction, one read of the lease (locked), which the queue action then uses.
+        with transaction.atomic():
+            assignment = queue.lease_for(request.user, uid, lock=True)
+            form = make_form(assignment)
+            if invalid_as is None or form.is_valid():
+                act(assignment, form)
+                form = None
     except queue.AlreadyDone:
         return _work_page(assignment)
     except queue.LeaseError as exc:
         return _refused(request, exc, assignment)
+    if form is not None:
+        return _invalid(request, assignment, **{invalid_as: form})
     level(request, done)
     return _work_page(assignment)
 
@@ -148,6 +155,7 @@ def submit(request, uid):
             confidence=data["confidence"],
             rationale=data["rationale"],
             time_spent_ms=data["time_spent_ms"],
+            lease=assignment,
         )
 
     return _lease_action(
@@ -162,7 +170,7 @@ def skip(request, uid):
 
     def act(assignment, form):
         time_spent = form.cleaned_data["time_spent_ms"] if form.is_valid() else None
-        queue.skip(request.user, assignment.uid, time_spent_ms=time_spent)
+        queue.skip(request.user, assignment.uid, time_spent_ms=time_spent, lease=assignment)
 
     done = "Skipped: the item goes to someone else."
     return _lease_action(
@@ -183,6 +191,7 @@ def escalate(request, uid):
             reason=data["reason"],
             comment=data["comment"],
             time_spent_ms=data["time_spent_ms"],
+            lease=assignment,
         )
 
     done = "Escalated: a lead will look at this item."
