@@ -142,10 +142,11 @@ local function read_config(file_name)
   return config
 end
 
-local jar, cookie_order = {}, {}
+local jar, cookie_order, known = {}, {}, {}
 
 local function set_cookie(name, value)
-  if jar[name] == nil then
+  if not known[name] then
+    known[name] = true
     cookie_order[#cookie_order + 1] = name
   end
   jar[name] = value

@@ -151,7 +151,10 @@ def test_the_script_keeps_cookies_as_a_browser_does(compare_page, tmp_path):
     _, requests = run_script(tmp_path, url, html, cookie)
 
     assert requests[0]["method"] == "GET"
-    assert all("sessionid=the-session" in r["cookie"] and "csrftoken=the-csrf-cookie" in r["cookie"] for r in requests)
+    for request in requests:
+        names = [pair.split("=", 1)[0] for pair in request["cookie"].split("; ")]
+        assert sorted(names) == sorted(set(names)), request["cookie"]  # each cookie once
+        assert "sessionid=the-session" in request["cookie"] and "csrftoken=the-csrf-cookie" in request["cookie"]
     for before, after in itertools.pairwise(requests):
         # The message a POST's redirect set goes with the next GET, which deletes it.
         holds_message = f"messages={cookie}" in after["cookie"]
