@@ -45,7 +45,7 @@ def test_a_short_load_run_rescoring_meanwhile_ends_clean(tmp_path):
     runs = re.search(r"rescoring runs during the load: (\d+) succeeded, 0 failed, 0 still queued", out)
     assert runs is not None and int(runs.group(1)) >= 1, out
     assert re.search(r"^/campaigns/bench/ +\d+ +\d+ +\d+$", out, re.M), out
-    row = re.search(r"^paced 1s x4 +(\d+) +[\d.]+ +[\d/]+ +[\d/]+ +(\d+) +(\d+) +(\d+) +(\d+)$", out, re.M)
+    row = re.search(r"^paced 1s x4 +python +(\d+) +[\d.]+ +[\d/]+ +[\d/]+ +(\d+) +(\d+) +(\d+) +(\d+)$", out, re.M)
     assert row is not None, out
     cycles, errors, duplicates, over_overlap, lost = map(int, row.groups())
     assert cycles > 0 and (errors, duplicates, over_overlap, lost) == (0, 0, 0, 0)

@@ -70,13 +70,16 @@ class Command(bench_queue.Command):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.set_defaults(items=20_000, labelers=50, mode="paced", duration=300.0, pace=5.0, workers=4)
+        # A paced load test: no floor (a closed loop), one server for the whole run.
+        parser.set_defaults(items=20_000, labelers=50, mode="paced", floor="skip", duration=300.0, pace=5.0, workers=4)
         parser.add_argument("--leads", type=int, default=2, help="leads reading the campaign pages")
         parser.add_argument("--rescore-every", type=int, default=100, help="judgments between rescoring requests")
 
     def handle(self, *args, leads, rescore_every, **options):
         if not 0 <= leads <= 20:
             raise CommandError("--leads must be between 0 and 20")
+        if options["floor"] != "skip":
+            raise CommandError("bench_load measures no floor: use bench_queue --floor")
         self.leads, self.rescore_every = leads, rescore_every
         self.redis: EmbeddedRedis | None = None
         self.worker: Child | None = None
@@ -100,7 +103,7 @@ class Command(bench_queue.Command):
         env["REDIS_URL"] = self.redis.url
         return env
 
-    def _start_server(self, tmp, port, workers, threads):
+    def _start_server(self, tmp, port, workers, threads, **options):
         self.redis = EmbeddedRedis(self.redis_dir / "redis.sock", directory=self.redis_dir).start()
         env = self._server_env(tmp)
         log = open(Path(tmp) / "worker.log", "wb")  # noqa: SIM115 - the child writes it until stopped
@@ -118,7 +121,7 @@ class Command(bench_queue.Command):
         self.stdout.write(
             f"rescoring: Redis {self.redis.url}, one RQ worker, a run every {self.rescore_every} judgments"
         )
-        return super()._start_server(tmp, port, workers, threads)
+        return super()._start_server(tmp, port, workers, threads, **options)
 
     def _drive(self, port, labelers, modes, duration, pace, k):
         self.requested_before = ScoringRun.objects.count()

@@ -2,7 +2,11 @@
 
 A separate client process (forked, standard library only: http.client over one thread per
 labeler) signs each labeler in and then loops like a browser: GET the work page ("next item"),
-read the lease's form, POST a judgment ("submit"; its redirect is the next loop's GET).
+read the lease's form, POST a judgment ("submit"; its redirect is the next loop's GET). The
+closed loop can also be driven by wrk (--client wrk, reviews/dev/wrk.py), and is set beside a
+floor: the same loop on a minimal authenticated page served by the same gunicorn from a dev-only
+entry (reviews/dev/floor.py). The CPU that the client, gunicorn and the database spent per cycle
+is read from /proc (reviews/dev/cpu.py).
 """
 
 import base64
@@ -13,6 +17,7 @@ import multiprocessing
 import os
 import random
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -21,7 +26,7 @@ import tempfile
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.client import HTTPConnection, HTTPException
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
@@ -38,7 +43,10 @@ from django.utils import timezone
 from reviews.campaigns.setup import create_campaign
 from reviews.core.roles import Role
 from reviews.data.importer import import_pool
+from reviews.dev import wrk
 from reviews.dev.benchmarks import throwaway_database
+from reviews.dev.cpu import CpuProbe, CpuUse
+from reviews.dev.floor_urls import FLOOR_FORM_ID, FLOOR_PATH
 from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 from reviews.management.commands.run_desk import Child, stop_child
 from reviews.models import Assignment, Judgment, LabelKind, Membership, Source
@@ -55,8 +63,13 @@ READY_TIMEOUT = 60
 # The client process gets this long beyond the run's duration before it is stopped.
 CLIENT_GRACE = 120
 SUCCESS = 25  # django.contrib.messages.SUCCESS: the level of "Judgment saved."
+JUDGMENT_FORM_ID = "judgment-form"
+PRODUCTION_APP = "config.wsgi"
+FLOOR_APP = "reviews.dev.floor"
+# Above this share of the machine's CPU, the Python client visibly takes capacity from the server.
+CLIENT_SHARE_WARNING = 0.10
 
-FORM_RE = re.compile(r'<form id="judgment-form"[^>]*\baction="([^"]+)"[^>]*>(.*?)</form>', re.S)
+FORM_RE = r'<form id="{}"[^>]*\baction="([^"]+)"[^>]*>(.*?)</form>'
 INPUT_RE = re.compile(r"<input\b[^>]*>")
 ATTR_RE = re.compile(r'\b(type|name|value)="([^"]*)"')
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -127,25 +140,38 @@ class Browser:
             self.conn = None
 
 
-def judgment_form(html: str, rng: random.Random) -> tuple[str, str, dict] | None:
-    """(submit path, lease uid, answers) read from the compare page as a browser shows it; None without a form."""
-    found = FORM_RE.search(html)
-    if found is None:
-        return None
-    action, inner = found.groups()
-    lease = LEASE_RE.search(action)
-    csrf = CSRF_RE.search(inner)
-    if lease is None or csrf is None:
-        return None
+def radio_groups(inner: str) -> dict[str, list[str]]:
+    """The radio groups of a form's HTML, in page order, with their values."""
     options: dict[str, list[str]] = {}
-    data = {"csrfmiddlewaretoken": csrf.group(1), "rationale": ""}
     for tag in INPUT_RE.findall(inner):
         attrs = dict(ATTR_RE.findall(tag))
         if attrs.get("type") == "radio":
             options.setdefault(attrs["name"], []).append(attrs.get("value", ""))
-    for name, values in options.items():
+    return options
+
+
+def read_form(html: str, rng: random.Random, form_id: str) -> tuple[str, dict] | None:
+    """(action, fields) of the form with this id as a browser posts it (a value per radio group); None without it."""
+    found = re.search(FORM_RE.format(re.escape(form_id)), html, re.S)
+    if found is None:
+        return None
+    action, inner = found.groups()
+    csrf = CSRF_RE.search(inner)
+    if csrf is None:
+        return None
+    data = {"csrfmiddlewaretoken": csrf.group(1), "rationale": ""}
+    for name, values in radio_groups(inner).items():
         data[name] = rng.choice(values)
-    return action, lease.group(1), data
+    return action, data
+
+
+def judgment_form(html: str, rng: random.Random) -> tuple[str, str, dict] | None:
+    """(submit path, lease uid, answers) read from the compare page as a browser shows it; None without a form."""
+    form = read_form(html, rng, JUDGMENT_FORM_ID)
+    lease = LEASE_RE.search(form[0]) if form else None
+    if form is None or lease is None:
+        return None
+    return form[0], lease.group(1), form[1]
 
 
 @dataclass
@@ -167,11 +193,18 @@ class LabelerResult:
 @dataclass
 class Plan:
     port: int
-    work_path: str
+    page: str
     closed: bool
     duration: float
     pace: float
     warm_up: bool
+    # The floor's form has no lease and its POST no message: a 302 back to the page acknowledges it.
+    floor: bool = False
+    probe: CpuProbe | None = None
+
+    @property
+    def form_id(self) -> str:
+        return FLOOR_FORM_ID if self.floor else JUDGMENT_FORM_ID
 
 
 def sign_in(browser: Browser, username: str) -> None:
@@ -189,7 +222,7 @@ def cycle(browser: Browser, plan: Plan, result: LabelerResult, rng: random.Rando
     """One next-and-submit cycle; False when the queue has nothing more for this labeler."""
     started = time.perf_counter()
     try:
-        status, _, html = browser.request("GET", plan.work_path)
+        status, _, html = browser.request("GET", plan.page)
     except (OSError, HTTPException) as exc:
         result.error(f"next {type(exc).__name__}")
         return True
@@ -197,11 +230,12 @@ def cycle(browser: Browser, plan: Plan, result: LabelerResult, rng: random.Rando
     if status != 200:
         result.error(f"next {status}")
         return True
-    form = judgment_form(html, rng)
-    if form is None:
+    form = read_form(html, rng, plan.form_id)
+    uid = LEASE_RE.search(form[0]) if form else None
+    if form is None or (uid is None and not plan.floor):
         result.empty = True
         return False
-    action, uid, data = form
+    action, data = form
     data["time_spent_ms"] = str(rng.randint(2_000, 60_000))
     sent = time.perf_counter()
     try:
@@ -210,10 +244,13 @@ def cycle(browser: Browser, plan: Plan, result: LabelerResult, rng: random.Rando
         result.error(f"submit {type(exc).__name__}")
         return True
     done = time.perf_counter()
+    back = headers.get("Location", "").endswith(plan.page)
     if status != 302:
         result.error(f"submit {status}")
-    elif SUCCESS in browser.flash_levels() and headers.get("Location", "").endswith(plan.work_path):
-        result.accepted.append(uid)
+    elif back and plan.floor:
+        pass  # the floor's POST stores nothing: its redirect is all there is to acknowledge
+    elif back and SUCCESS in browser.flash_levels():
+        result.accepted.append(uid.group(1))
     else:
         result.error("submit refused")
     if measure:
@@ -226,11 +263,14 @@ def cycle(browser: Browser, plan: Plan, result: LabelerResult, rng: random.Rando
 class StartLine:
     """Every labeler signs in (and warms up) first; the clock starts when the last one is ready."""
 
-    def __init__(self, parties: int):
+    def __init__(self, parties: int, on_start=None):
         self.at = 0.0
+        self.on_start = on_start
         self.barrier = threading.Barrier(parties, action=self._go)
 
     def _go(self) -> None:
+        if self.on_start is not None:
+            self.on_start()
         self.at = time.perf_counter()
 
     def wait(self) -> float:
@@ -269,10 +309,20 @@ def labeler_loop(plan: Plan, result: LabelerResult, offset: float, start_line: S
     browser.close()
 
 
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_clients(plan: Plan, labelers: list[LabelerResult], pipe) -> None:
-    """The client process: one thread per labeler, all starting together; results go back through `pipe`."""
+    """The client process: one thread per labeler, all starting together; results and CPU use go back through `pipe`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command stops us
-    start_line = StartLine(len(labelers))
+    marks = {}
+
+    def on_start():
+        marks.update(cpu=own_cpu_seconds(), at=time.perf_counter(), sample=plan.probe and plan.probe.sample())
+
+    start_line = StartLine(len(labelers), on_start)
     threads = []
     for n, result in enumerate(labelers):
         offset = 0.0 if plan.closed else plan.pace * n / len(labelers)
@@ -281,7 +331,16 @@ def run_clients(plan: Plan, labelers: list[LabelerResult], pipe) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    pipe.send(labelers)
+    cpu = None
+    if plan.probe is not None and marks:
+        cpu = CpuUse.between(
+            marks["sample"],
+            plan.probe.sample(),
+            wall=time.perf_counter() - marks["at"],
+            client=own_cpu_seconds() - marks["cpu"],
+            database=plan.probe.database_marker is not None,
+        )
+    pipe.send((labelers, cpu))
     pipe.close()
 
 
@@ -356,6 +415,8 @@ def check_database(k: int, accepted: list[str], known: set[str]) -> Checks:
 @dataclass
 class Row:
     mode: str
+    kind: str  # floor, closed or paced
+    client: str  # python or wrk
     cycles: int
     rate: float
     next_ms: list[float]
@@ -363,27 +424,58 @@ class Row:
     errors: dict[str, int]
     checks: Checks
     empty: int
+    cpu: CpuUse | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def summed(counts: list[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for one in counts:
+        for kind, count in one.items():
+            total[kind] = total.get(kind, 0) + count
+    return total
 
 
 class Command(BaseCommand):
     help = (
         "Benchmark the labelers' queue: N synthetic items in a throwaway database of the configured kind, "
         "served by gunicorn on 127.0.0.1 and driven by L simulated labelers in a separate process; prints "
-        "p50/p95/p99 latency and throughput of 'next item' and 'submit', and duplicate, over-overlap and "
-        "lost assignments (exit 1 if any)."
+        "p50/p95/p99 latency and throughput of 'next item' and 'submit', the CPU each side spent per cycle, "
+        "and duplicate, over-overlap and lost assignments (exit 1 if any). By default it first measures the "
+        "floor (the same closed loop on a minimal login-required page with a CSRF-checked form, served by "
+        "the same gunicorn from the dev entry reviews.dev.floor) and prints the cycle's cost as a multiple "
+        "of the floor's. The closed loop (cycle and floor) is driven by the Python client, or by wrk "
+        f"with --client wrk ({wrk.INSTALL}); the paced mode always by the Python client. The CPU table says "
+        "how much of the machine the client took."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--items", type=int, default=100_000)
         parser.add_argument("--labelers", type=int, default=32)
         parser.add_argument("--mode", choices=["closed", "paced", "both"], default="both")
+        floor = parser.add_mutually_exclusive_group()
+        floor.add_argument(
+            "--floor",
+            dest="floor",
+            action="store_const",
+            const="only",
+            default="with",
+            help="measure only the floor (the closed loop on the dev entry's minimal page); --items still sizes the DB",
+        )
+        floor.add_argument("--no-floor", dest="floor", action="store_const", const="skip", help="skip the floor")
+        parser.add_argument(
+            "--client",
+            choices=["python", "wrk"],
+            default="python",
+            help="load generator of the closed loop and the floor: the Python client, or wrk with wrk_cycle.lua",
+        )
         parser.add_argument("--duration", type=float, default=30.0, help=f"seconds per mode (at most {MAX_DURATION})")
         parser.add_argument("--pace", type=float, default=2.0, help="paced mode: seconds between a labeler's cycles")
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
         parser.add_argument("--threads", type=int, default=1, help="threads per worker (more than 1: gthread)")
         parser.add_argument("--port", type=int, default=0, help="default: a free port")
 
-    def handle(self, items, labelers, mode, duration, pace, workers, threads, port, **options):
+    def handle(self, items, labelers, mode, duration, pace, workers, threads, port, floor, client, **_):
         if not 1 <= labelers <= MAX_LABELERS:
             raise CommandError(f"--labelers must be between 1 and {MAX_LABELERS}")
         if not 0 < duration <= MAX_DURATION:
@@ -391,20 +483,42 @@ class Command(BaseCommand):
         if items < 1 or pace <= 0 or workers < 2 or threads < 1:
             raise CommandError("--items and --pace must be positive, --workers at least 2, --threads at least 1")
         modes = ["closed", "paced"] if mode == "both" else [mode]
-        port = port or free_port()
+        # The floor first, on its own server (the dev entry); the cycle on the production entry.
+        phases = [] if floor == "skip" else [(FLOOR_APP, ["floor"])]
+        phases += [] if floor == "only" else [(PRODUCTION_APP, modes)]
+        self.wrk = self._load_generator(client, closed="closed" in modes or floor != "skip")
+        self.results = [LabelerResult(f"bench-{n:03d}") for n in range(labelers)]
+        self.known: set[str] = set()
+        rows: list[Row] = []
         with tempfile.TemporaryDirectory(prefix="bench-queue-") as tmp, throwaway_database(tmp):
+            self.tmp = tmp
             k = self._set_up(tmp, items, labelers)
-            server = self._start_server(tmp, port, workers, threads)
-            try:
-                rows = self._drive(port, labelers, modes, duration, pace, k)
-            finally:
-                problem = stop_child(server, 15)
-                if problem:
-                    self.stderr.write(problem)
-                connections.close_all()
-            if any(row.errors for row in rows):
-                self.stderr.write(f"server log (last lines):\n{self._log_tail(tmp, 60)}")
+            database = None if connection.vendor == "sqlite" else connection.settings_dict["NAME"]
+            for app, phase_modes in phases:
+                phase_port = port or free_port()
+                server = self._start_server(tmp, phase_port, workers, threads, app=app)
+                self.probe = CpuProbe(server.process.pid, database)
+                try:
+                    rows += self._drive(phase_port, labelers, phase_modes, duration, pace, k)
+                finally:
+                    problem = stop_child(server, 15)
+                    if problem:
+                        self.stderr.write(problem)
+                    connections.close_all()
+                if any(row.errors for row in rows):
+                    self.stderr.write(f"server log (last lines):\n{self._log_tail(tmp, 60)}")
         self._report(rows, items, labelers, workers, threads, duration, pace)
+
+    def _load_generator(self, client: str, *, closed: bool) -> str | None:
+        """The wrk binary when it drives a closed loop in this run, else None (the Python client)."""
+        if client == "python" or not closed:
+            return None
+        found = wrk.find_wrk()
+        if found is None:
+            raise CommandError(
+                f"--client wrk: wrk is not installed: {wrk.INSTALL} (Debian's wrk 4.1), or use --client python"
+            )
+        return found
 
     def _set_up(self, tmp: str, items: int, labelers: int) -> int:
         started = time.perf_counter()
@@ -438,15 +552,15 @@ class Command(BaseCommand):
         env.pop("SECRET_KEY_FILE", None)
         return env
 
-    def _start_server(self, tmp: str, port: int, workers: int, threads: int) -> Child:
+    def _start_server(self, tmp: str, port: int, workers: int, threads: int, app: str = PRODUCTION_APP) -> Child:
         env = self._server_env(tmp)
         Path(tmp, "staticfiles").mkdir(exist_ok=True)
-        argv = [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{port}"]
+        argv = [sys.executable, "-m", "gunicorn", app, "--bind", f"{HOST}:{port}"]
         argv += ["--workers", str(workers), "--no-control-socket", "--graceful-timeout", "10"]
         if threads > 1:
             argv += ["--worker-class", "gthread", "--threads", str(threads)]
         connections.close_all()  # the server opens its own; SQLite must not see a writer here
-        log = open(Path(tmp) / "gunicorn.log", "wb")  # noqa: SIM115 - the child writes it until stopped
+        log = open(Path(tmp) / "gunicorn.log", "ab")  # noqa: SIM115 - the child writes it until stopped
         process = subprocess.Popen(  # noqa: S603
             argv,
             env=env,
@@ -470,46 +584,53 @@ class Command(BaseCommand):
                 raise CommandError(f"gunicorn did not answer within {READY_TIMEOUT}s:\n{self._log_tail(tmp)}")
             time.sleep(0.2)
         kind = f"gthread, {threads} threads each" if threads > 1 else "sync"
-        self.stdout.write(f"gunicorn: {workers} workers ({kind}) on {HOST}:{port}")
+        self.stdout.write(f"gunicorn {app}: {workers} workers ({kind}) on {HOST}:{port}")
         return server
 
     def _log_tail(self, tmp: str, lines: int = 20) -> str:
         return "\n".join(Path(tmp, "gunicorn.log").read_text(errors="replace").splitlines()[-lines:])
 
     def _drive(self, port, labelers, modes, duration, pace, k) -> list[Row]:
-        results = [LabelerResult(f"bench-{n:03d}") for n in range(labelers)]
-        rows, known = [], set()
+        """Run `modes` against the server on `port`; the labelers' cookie jars carry over from run to run."""
+        rows = []
         for n, mode in enumerate(modes):
-            plan = Plan(port, f"/campaigns/{SLUG}/work/", mode == "closed", duration, pace, warm_up=n == 0)
-            fresh = [LabelerResult(r.username, cookies=r.cookies) for r in results]
-            results = self._client_process(plan, fresh)
-            accepted = [uid for r in results for uid in r.accepted]
-            known.update(accepted)
-            checks = check_database(k, accepted, known)
+            page = FLOOR_PATH if mode == "floor" else f"/campaigns/{SLUG}/work/"
+            plan = Plan(port, page, mode != "paced", duration, pace, warm_up=n == 0, floor=mode == "floor")
+            plan.probe = self.probe
+            fresh = [LabelerResult(r.username, cookies=r.cookies) for r in self.results]
+            use_wrk = self.wrk is not None and plan.closed
+            if use_wrk:
+                self.results, elapsed, cpu, notes = self._wrk_process(plan, fresh)
+            else:
+                self.results, cpu = self._client_process(plan, fresh)
+                # Paced labelers stop at their last due time before the end; the offered window is the duration.
+                elapsed, notes = max([duration, *(r.ended for r in self.results)]), []
+            accepted = [uid for r in self.results for uid in r.accepted]
+            self.known.update(accepted)
+            checks = check_database(k, accepted, self.known)
             connections.close_all()
-            cycles = sum(r.cycles for r in results)
-            # Paced labelers stop at their last due time before the end; the offered window is the duration.
-            elapsed = max([duration, *(r.ended for r in results)])
-            errors: dict[str, int] = {}
-            for r in results:
-                for kind, count in r.errors.items():
-                    errors[kind] = errors.get(kind, 0) + count
+            cycles = sum(r.cycles for r in self.results)
+            label = f"paced {pace:g}s x{labelers}" if mode == "paced" else f"{mode} x{labelers}"
             rows.append(
                 Row(
-                    mode=f"closed x{labelers}" if plan.closed else f"paced {pace:g}s x{labelers}",
+                    mode=label,
+                    kind=mode,
+                    client="wrk" if use_wrk else "python",
                     cycles=cycles,
                     rate=cycles / elapsed,
-                    next_ms=[v for r in results for v in r.next_ms],
-                    submit_ms=[v for r in results for v in r.submit_ms],
-                    errors=errors,
+                    next_ms=[v for r in self.results for v in r.next_ms],
+                    submit_ms=[v for r in self.results for v in r.submit_ms],
+                    errors=summed([r.errors for r in self.results]),
                     checks=checks,
-                    empty=sum(r.empty for r in results),
+                    empty=sum(r.empty for r in self.results),
+                    cpu=cpu,
+                    notes=notes,
                 )
             )
-            self.stdout.write(f"{rows[-1].mode}: {cycles} cycles in {elapsed:.1f}s")
+            self.stdout.write(f"{rows[-1].mode} ({rows[-1].client}): {cycles} cycles in {elapsed:.1f}s")
         return rows
 
-    def _client_process(self, plan: Plan, labelers: list[LabelerResult]) -> list[LabelerResult]:
+    def _client_process(self, plan: Plan, labelers: list[LabelerResult]) -> tuple[list[LabelerResult], CpuUse | None]:
         """Run the simulated labelers in a forked process (no Django database use there) and collect them."""
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
@@ -527,6 +648,63 @@ class Command(BaseCommand):
                 process.terminate()
             process.join(5)
 
+    def _wrk_process(self, plan: Plan, labelers: list[LabelerResult]):
+        """The closed loop driven by wrk: the Python client signs in and warms up, wrk runs the timed loop."""
+        # Sign-in and the warm-up cycle: the client process with no time on the clock.
+        ready, _ = self._client_process(replace(plan, duration=0, probe=None), labelers)
+        for result in ready:
+            if result.errors:
+                raise CommandError(f"{result.username} could not sign in or warm up: {result.errors}")
+        tmp = Path(self.tmp)
+        config, out = tmp / "wrk.conf", tmp / "wrk-summary.json"
+        out.unlink(missing_ok=True)
+        wrk.write_config(
+            config,
+            page=plan.page,
+            form_id=plan.form_id,
+            message_level=None if plan.floor else SUCCESS,
+            out=out,
+            jars=[r.cookies for r in ready],
+        )
+        started, at = self.probe.sample(), time.perf_counter()
+        try:
+            run = wrk.run(
+                self.wrk,
+                port=plan.port,
+                config=config,
+                out=out,
+                threads=len(ready),
+                duration=plan.duration,
+                log=tmp / "wrk.log",
+            )
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from None
+        cpu = CpuUse.between(
+            started,
+            self.probe.sample(),
+            wall=time.perf_counter() - at,
+            client=run.cpu_seconds,
+            database=self.probe.database_marker is not None,
+        )
+        wrk.settle()
+        results = []
+        for before, summary in zip(ready, run.labelers, strict=True):
+            # wrk's cookie changes stay in wrk; the session and CSRF cookies are unchanged, a message is stale.
+            cookies = {k: v for k, v in before.cookies.items() if k != "messages"}
+            result = LabelerResult(before.username, cookies=cookies, cycles=summary["cycles"])
+            result.next_ms, result.submit_ms = summary["next_ms"], summary["submit_ms"]
+            # The warm-up's submits count as the Python client's do.
+            result.accepted = before.accepted + summary["accepted"]
+            result.errors, result.empty = summary["errors"], summary["empty"]
+            results.append(result)
+        notes = [f"wrk: {run.requests} requests in {run.seconds:.1f}s"]
+        if run.socket_errors:
+            notes.append(f"wrk socket errors: {run.socket_errors}")
+        unverified = sum(s["unverified"] for s in run.labelers)
+        if unverified:
+            notes.append(f"{unverified} submits acknowledged by their redirect only (compressed message cookie)")
+        return results, run.seconds, cpu, notes
+
     def _report(self, rows, items, labelers, workers, threads, duration, pace) -> None:
         out = self.stdout
         out.write("")
@@ -535,8 +713,8 @@ class Command(BaseCommand):
             f"{f' x {threads} threads' if threads > 1 else ''}, {duration:g}s per mode"
         )
         header = (
-            f"{'mode':<16} {'cycles':>7} {'cycles/s':>8}  {'next p50/p95/p99 ms':>21}  {'submit p50/p95/p99 ms':>21}"
-            f"  {'errors':>6} {'duplicates':>10} {'over-overlap':>12} {'lost':>5}"
+            f"{'mode':<16} {'client':<6} {'cycles':>7} {'cycles/s':>8}  {'next p50/p95/p99 ms':>21}  "
+            f"{'submit p50/p95/p99 ms':>21}  {'errors':>6} {'duplicates':>10} {'over-overlap':>12} {'lost':>5}"
         )
         out.write(header)
         out.write("-" * len(header))
@@ -547,11 +725,15 @@ class Command(BaseCommand):
         for row in rows:
             c = row.checks
             out.write(
-                f"{row.mode:<16} {row.cycles:>7} {row.rate:>8.1f}  {triple(row.next_ms):>21}  "
+                f"{row.mode:<16} {row.client:<6} {row.cycles:>7} {row.rate:>8.1f}  {triple(row.next_ms):>21}  "
                 f"{triple(row.submit_ms):>21}  {sum(row.errors.values()):>6} {c.duplicates:>10} "
                 f"{c.over_overlap:>12} {c.lost:>5}"
             )
+        if any(row.kind == "floor" for row in rows):
+            out.write(f"(floor: 'next' is the GET of {FLOOR_PATH}, 'submit' its POST; no item, no judgment)")
         for row in rows:
+            for note in row.notes:
+                out.write(f"{row.mode}: {note}")
             if row.errors:
                 out.write(f"{row.mode} errors: {', '.join(f'{k} x{n}' for k, n in sorted(row.errors.items()))}")
             if row.empty:
@@ -560,19 +742,78 @@ class Command(BaseCommand):
                 out.write(
                     f"{row.mode}: {row.checks.doubled} accepted submits stored twice; "
                     f"{row.checks.unacknowledged} judgments stored without an accepted response"
+                    + (" (wrk stops with submits in flight)" if row.client == "wrk" else "")
                 )
+        self._cpu_table(rows)
+        self._floor_ratio(rows)
         self._targets(rows, labelers / pace)
         broken = [r.mode for r in rows if r.checks.duplicates or r.checks.over_overlap or r.checks.lost]
         broken += [r.mode for r in rows if r.checks.doubled]
         if broken:
             raise CommandError(f"duplicate, over-overlap or lost assignments in: {', '.join(dict.fromkeys(broken))}")
 
+    def _cpu_table(self, rows) -> None:
+        measured = [row for row in rows if row.cpu is not None and row.cycles]
+        if not measured:
+            return
+        out = self.stdout
+        out.write("")
+        header = (
+            f"{'CPU ms per cycle':<16} {'client':>7} {'web':>7} {'db':>7} {'other':>7}  "
+            f"{'client share':>12} {'client cores':>12} {'machine busy':>12}"
+        )
+        out.write(header)
+        out.write("-" * len(header))
+
+        def per_cycle(seconds, cycles):
+            return "-" if seconds is None else f"{seconds * 1000 / cycles:.1f}"
+
+        for row in measured:
+            cpu = row.cpu
+            share = "-" if cpu.client_share is None else f"{cpu.client_share:.0%}"
+            cores = os.cpu_count() or 1
+            busy = "-" if cpu.machine is None else f"{cpu.machine / (cpu.wall * cores):.0%} of {cores}"
+            out.write(
+                f"{row.mode:<16} {per_cycle(cpu.client, row.cycles):>7} {per_cycle(cpu.web, row.cycles):>7} "
+                f"{per_cycle(cpu.database, row.cycles):>7} {per_cycle(cpu.other, row.cycles):>7}  "
+                f"{share:>12} {cpu.client_cores:>12.2f} {busy:>12}"
+            )
+        out.write("(web: gunicorn's processes; db: this database's PostgreSQL backends, on SQLite '-' and inside web;")
+        out.write(" other: the rest of the machine's busy time, other users' processes included)")
+        for row in measured:
+            share = row.cpu.client_share
+            if row.client == "python" and row.kind != "paced" and share and share > CLIENT_SHARE_WARNING:
+                out.write(
+                    f"{row.mode}: the Python client took {share:.0%} of the machine's CPU, which the server "
+                    f"lacked: its capacity may be understated by as much; --client wrk costs less"
+                )
+
+    def _floor_ratio(self, rows) -> None:
+        floors = [row for row in rows if row.kind == "floor" and row.cycles]
+        if not floors:
+            return
+        floor = floors[0]
+        for row in rows:
+            if row.kind != "closed" or not row.cycles:
+                continue
+            ratio = floor.rate / row.rate
+            verdict = "met" if ratio <= 3 else "missed"
+            line = (
+                f"cycle / floor: {row.mode} costs {ratio:.2f}x the floor by throughput "
+                f"({row.rate:.1f} vs {floor.rate:.1f} cycles/s, {row.client} vs {floor.client})"
+            )
+            server, floor_server = row.cpu and row.cpu.server, floor.cpu and floor.cpu.server
+            if server and floor_server:
+                cycle_ms, floor_ms = server * 1000 / row.cycles, floor_server * 1000 / floor.cycles
+                line += f", {cycle_ms / floor_ms:.2f}x by server CPU per cycle ({cycle_ms:.1f} vs {floor_ms:.1f} ms)"
+            self.stdout.write(f"{line}; target <= 3x: {verdict}")
+
     def _targets(self, rows, offered: float) -> None:
         for row in rows:
-            if row.mode.startswith("closed"):
+            if row.kind == "closed":
                 verdict = "met" if row.rate >= 100 else "missed"
-                self.stdout.write(f"target closed loop >= 100 cycles/s: {verdict} ({row.rate:.1f})")
-            else:
+                self.stdout.write(f"target closed loop >= 100 cycles/s: {verdict} ({row.rate:.1f}, {row.client})")
+            elif row.kind == "paced":
                 p99n, p99s = percentile(row.next_ms, 99), percentile(row.submit_ms, 99)
                 verdict = "met" if p99n <= 100 and p99s <= 150 else "missed"
                 self.stdout.write(
