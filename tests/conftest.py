@@ -100,11 +100,18 @@ def artifacts() -> Path:
 
 @pytest.fixture(autouse=True)
 def _fresh_immutable_cache():
-    """Each test starts with an empty cache of immutable rows: on SQLite a rolled-back test's ids
-    are handed out again, to other rows."""
+    """Each test starts with empty caches (the process's immutable rows and fragments, Django's
+    cache): on SQLite a rolled-back test's ids are handed out again, to other rows."""
+    from django.core.cache import cache
+
+    from reviews.labeling.forms import _QUESTION_HTML
     from reviews.models.campaigns import forget_immutable
+    from reviews.templatetags.review_forms import _MEMO
 
     forget_immutable()
+    cache.clear()
+    _QUESTION_HTML.clear()
+    _MEMO.clear()
 
 
 @pytest.fixture(autouse=True)

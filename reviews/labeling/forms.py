@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from django import forms
 from django.forms.boundfield import BoundWidget
+from django.template.loader import render_to_string
 from django.utils.functional import cached_property
+from django.utils.safestring import SafeString
 
 from reviews.models import Assignment, Escalation, Item, RubricVersion
 from reviews.rubrics.definition import TIE, Criterion
@@ -231,6 +233,22 @@ class JudgmentForm(forms.Form):
             out.append((q.criterion.slug, response_id, str(value)))
         return out
 
+    def question_html(self, q: Question) -> SafeString:
+        """One question's markup. Unbound and without initial answers (a fresh compare page), it
+        depends only on the published rubric version and the question, so each process renders it
+        once; with answers, errors or initial values (the gold page), afresh."""
+        version = self.assignment.rubric_version
+        fresh = type(self) is JudgmentForm and not self.is_bound
+        if not fresh or version is None or version.pk is None or version.published_at is None:
+            return render_to_string(QUESTION_TEMPLATE, {"q": q})
+        key = (version.pk, version.published_at, q.name)
+        html = _QUESTION_HTML.get(key)
+        if html is None:
+            if len(_QUESTION_HTML) >= QUESTION_CACHE_SIZE:
+                _QUESTION_HTML.clear()
+            html = _QUESTION_HTML[key] = render_to_string(QUESTION_TEMPLATE, {"q": q})
+        return html
+
     @property
     def pairwise_questions(self) -> list[Question]:
         return [q for q in self.questions if q.criterion.kind == "pairwise"]
@@ -255,6 +273,11 @@ class JudgmentForm(forms.Form):
     def shortcut_pairwise(self) -> Question | None:
         """The pairwise question that 1 / 2 / T answer."""
         return next((q for q in self.questions if q.criterion.kind == "pairwise" and q.key is None), None)
+
+
+QUESTION_TEMPLATE = "reviews/partials/question.html"
+QUESTION_CACHE_SIZE = 2048
+_QUESTION_HTML: dict = {}  # (rubric version id, its publication time, question name) -> markup
 
 
 ESCALATION_REASONS = [(value, label) for value, label in Escalation.Reason.choices if value != Escalation.Reason.RULE]

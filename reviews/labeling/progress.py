@@ -8,10 +8,11 @@ between items, so it would be another labeler's answer to a question still ahead
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
-from reviews.models import Adjudication, Campaign, FinalAnswer, Item, Judgment, LabelKind, Source
+from reviews.models import Adjudication, Annotator, Campaign, FinalAnswer, Item, Judgment, LabelKind, Source
 from reviews.rubrics.definition import TIE
 
 SIDE_LABELS = {"left": "Response A", "right": "Response B"}
@@ -31,12 +32,25 @@ def midnight():
     return timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+# Both run on every page of the labelers' queue: plain SQL, cheaper to send than to build.
+SPENT_SQL = (
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN j.created_at >= %s THEN 1 ELSE 0 END), 0) FROM reviews_judgment j "
+    "JOIN reviews_item i ON i.id = j.item_id WHERE i.campaign_id = %s AND j.kind = %s AND j.source = %s"
+)
+MINE_SQL = (
+    "SELECT COALESCE(SUM(CASE WHEN j.source = %s AND j.created_at >= %s THEN 1 ELSE 0 END), 0), "
+    "COALESCE(SUM(CASE WHEN i.is_gold THEN 1 ELSE 0 END), 0) FROM reviews_judgment j "
+    "JOIN reviews_item i ON i.id = j.item_id WHERE i.campaign_id = %s AND j.annotator_id = %s"
+)
+
+
 def budget_spent(campaign: Campaign) -> tuple[int, int]:
     """(human judgments made in the app for the campaign, of them today): what its budget counts."""
-    spent = Judgment.objects.filter(item__campaign=campaign, kind=LabelKind.HUMAN, source=Source.APP).aggregate(
-        total=Count("id"), today=Count("id", filter=Q(created_at__gte=midnight()))
-    )
-    return spent["total"], spent["today"]
+    since = connection.ops.adapt_datetimefield_value(midnight())
+    with connection.cursor() as cursor:
+        cursor.execute(SPENT_SQL, [since, campaign.id, LabelKind.HUMAN, Source.APP])
+        total, today = cursor.fetchone()
+    return total, today
 
 
 def progress_for(
@@ -44,12 +58,12 @@ def progress_for(
 ) -> Progress:
     """The labeler's judgments today, the campaign's budget left and the labeler's gold accuracy
     (`spent`: budget_spent's figures when the caller has them already)."""
-    mine = Judgment.objects.filter(item__campaign=campaign)
-    mine = mine.filter(annotator_id=annotator_id) if annotator_id is not None else mine.filter(annotator__user=user)
-    counts = mine.aggregate(
-        today=Count("id", filter=Q(source=Source.APP, created_at__gte=midnight())),
-        gold=Count("id", filter=Q(item__is_gold=True)),
-    )
+    if annotator_id is None:
+        annotator_id = Annotator.objects.filter(user=user).values_list("id", flat=True).first()
+    since = connection.ops.adapt_datetimefield_value(midnight())
+    with connection.cursor() as cursor:
+        cursor.execute(MINE_SQL, [Source.APP, since, campaign.id, annotator_id])
+        today, gold = cursor.fetchone()
     s = campaign.settings
     budget_left = daily_left = None
     if s.budget_total is not None or s.budget_daily is not None:
@@ -59,8 +73,8 @@ def progress_for(
         if s.budget_daily is not None:
             daily_left = max(0, s.budget_daily - today)
     # Most labelers have judged no gold item: then there is no accuracy to compute.
-    accuracy, compared = gold_accuracy(campaign, user) if counts["gold"] else (None, 0)
-    return Progress(counts["today"], budget_left, daily_left, accuracy, compared)
+    accuracy, compared = gold_accuracy(campaign, user) if gold else (None, 0)
+    return Progress(today, budget_left, daily_left, accuracy, compared)
 
 
 def gold_answer_map(item: Item) -> dict[tuple[str, str | None], str]:

@@ -8,14 +8,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from reviews.access import may_work_in, user_role
+from reviews.core import sql
 from reviews.core.exceptions import DomainError
+from reviews.core.rows import Joined, insert_row
 from reviews.labeling.progress import budget_spent
 from reviews.leads import escalation, final_answers
 from reviews.models import (
@@ -27,11 +26,11 @@ from reviews.models import (
     Escalation,
     FeedbackEvent,
     Item,
-    ItemScore,
     Judgment,
     LabelKind,
+    Prompt,
+    Response,
     RubricVersion,
-    ScoringRun,
     Source,
 )
 from reviews.models.campaigns import immutable
@@ -95,45 +94,57 @@ def budget_state(campaign: Campaign, spent: tuple[int, int] | None = None) -> st
     return None
 
 
-def _eligible(campaign: Campaign, user, annotator: int, now, k: int):
-    """Items this labeler may be given: in the pool, unresolved, not escalated, not seen by them,
-    with fewer than k judgments plus live leases."""
-    live_leases = (
-        Assignment.objects.filter(item=OuterRef("pk"), status=Status.LIVE, expires_at__gt=now)
-        .values("item")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    return (
-        Item.objects.filter(campaign=campaign, excluded=False, escalated=False)
-        # A re-queued item (judgment_target set) is served again although it is resolved.
-        .filter(Q(resolved=False) | Q(judgment_target__isnull=False))
-        .exclude(judgments__annotator_id=annotator)
-        .exclude(id__in=Assignment.objects.filter(user=user, status__in=DONE).values("item_id"))
-        .annotate(leases=Coalesce(Subquery(live_leases), 0))
-        .filter(human_judgments__lt=Coalesce(F("judgment_target"), k) - F("leases"))
-    )
+# The items this labeler may be given, in serving order: in the pool, unresolved (or re-queued:
+# judgment_target set), not escalated, not judged, skipped or escalated by them, with fewer human
+# judgments plus live leases than wanted (k, or a re-queue's target). Plain SQL: it runs on every
+# claim, and the same query through the ORM cost 2 ms of CPU to build and compile.
+CANDIDATES_SQL = (
+    "SELECT i.id{columns} FROM reviews_item i{join} "
+    "WHERE i.campaign_id = %s AND NOT i.escalated AND NOT i.excluded AND {gold} "
+    "AND (NOT i.resolved OR i.judgment_target IS NOT NULL) "
+    "AND NOT EXISTS (SELECT 1 FROM reviews_judgment j WHERE j.annotator_id = %s AND j.item_id = i.id) "
+    "AND i.id NOT IN (SELECT a.item_id FROM reviews_assignment a WHERE a.user_id = %s AND a.status IN (%s, %s, %s)) "
+    "AND i.human_judgments < COALESCE(i.judgment_target, %s) - COALESCE((SELECT COUNT(*) FROM reviews_assignment a "
+    "WHERE a.item_id = i.id AND a.status = %s AND a.expires_at > %s), 0) "
+    "ORDER BY {order} LIMIT %s"
+)
+SCORED = {  # the scoring run's active set, in its serving order
+    "columns": ", s.audit, s.selection_probability",
+    "join": " JOIN reviews_itemscore s ON s.item_id = i.id AND s.run_id = %s AND s.selected",
+    "order": "s.rank",
+}
+IN_ORDER = {"columns": "", "join": "", "order": "i.id"}  # gold items, and every item before any run
+
+
+def _candidates(campaign: Campaign, user, annotator: int, now, k: int, *, gold: bool, run_id: int | None) -> list:
+    """Rows (item id, [audit, selection probability]) of the first CANDIDATES_PER_TRY candidates."""
+    shape = SCORED if run_id is not None else IN_ORDER
+    sql = CANDIDATES_SQL.format(gold="i.is_gold" if gold else "NOT i.is_gold", **shape)
+    params = [run_id] if run_id is not None else []
+    params += [campaign.id, annotator, user.id, *DONE, k, Status.LIVE, _db_time(now), CANDIDATES_PER_TRY]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _db_time(value):
+    """A datetime as the database compares it (what the ORM would send)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+ROOM_SQL = (
+    "SELECT (SELECT COUNT(*) FROM reviews_assignment a WHERE a.item_id = %s AND a.status = %s AND a.expires_at > %s), "
+    "(SELECT COUNT(*) FROM reviews_judgment j WHERE j.item_id = %s AND j.kind = %s)"
+)
 
 
 def _has_room(item: Item, k: int, now) -> bool:
     """Fewer human judgments plus live leases than wanted (k, or a re-queue's target), read afresh
     (under the item's lock) in one query."""
-    held = Item.objects.filter(id=item.id).values_list(
-        Subquery(
-            Assignment.objects.filter(item_id=item.id, status=Status.LIVE, expires_at__gt=now)
-            .values("item_id")
-            .annotate(n=Count("id"))
-            .values("n")
-        ),
-        Subquery(
-            Judgment.objects.filter(item_id=item.id, kind=LabelKind.HUMAN)
-            .values("item_id")
-            .annotate(n=Count("id"))
-            .values("n")
-        ),
-    )
-    leases, judged = held.get()
-    return (leases or 0) + (judged or 0) < (item.judgment_target or k)
+    with connection.cursor() as cursor:
+        cursor.execute(ROOM_SQL, [item.id, Status.LIVE, _db_time(now), item.id, LabelKind.HUMAN])
+        leases, judged = cursor.fetchone()
+    return leases + judged < (item.judgment_target or k)
 
 
 def claim_next(campaign: Campaign, user, *, rng: random.Random | None = None) -> Claim:
@@ -165,61 +176,69 @@ def _claim(campaign: Campaign, user, rubric_version, rng, *, careful: bool) -> C
         if item is None:
             return Claim(None, "empty", spent)
         item.campaign = campaign
-        assignment = Assignment.objects.create(
+        left = rng.choice([item.response_a, item.response_b])
+        assignment = insert_row(
+            Assignment,
             uid=uuid.uuid4(),
-            item=item,
-            user=user,
-            left_response=rng.choice([item.response_a, item.response_b]),
+            item_id=item.id,
+            user_id=user.id,
+            left_response_id=left.id,
             reason=reason,
             selection_probability=probability,
-            rubric_version=rubric_version,
-            settings_version=s,
+            rubric_version_id=rubric_version.id,
+            settings_version_id=s.id,
             scoring_run_id=run_id,
             expires_at=now + timedelta(minutes=s.lease_minutes),
         )
+        assignment.item, assignment.left_response = item, left
+        assignment.rubric_version, assignment.settings_version = rubric_version, s
     return Claim(assignment, "item", spent)
+
+
+LIVE_LEASES = Joined(
+    (("a", Assignment),),
+    "FROM reviews_assignment a JOIN reviews_item i ON i.id = a.item_id WHERE a.user_id = %s AND a.status = %s "
+    "ORDER BY a.created_at",
+    extra=("i.campaign_id",),
+)
 
 
 def _open_lease(campaign: Campaign, user, now) -> Assignment | None:
     """The labeler's live lease in this campaign, locked; leases of theirs that ran out are
-    closed on the way (the one-live-lease-per-item rule must not trip on them). One query: a
-    labeler holds a live lease in few campaigns at once."""
-    live = list(
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related(*LEASE_PAGE_RELATED)
-        .filter(user=user, status=Status.LIVE)
-        .order_by("created_at")
-    )
-    ran_out = [a.id for a in live if a.expires_at <= now]
+    closed on the way (the one-live-lease-per-item rule must not trip on them). One query when
+    there is none: a labeler holds a live lease in few campaigns at once."""
+    live = LIVE_LEASES.fetch([user.id, Status.LIVE], suffix=_lock_suffix("a"))
+    ran_out = [lease.id for lease, _ in live if lease.expires_at <= now]
     if ran_out:
         Assignment.objects.filter(id__in=ran_out).update(status=Status.EXPIRED, ended_at=now)
-    for lease in live:
-        if lease.expires_at > now and lease.item.campaign_id == campaign.id:
-            lease.item.campaign = campaign
-            return _with_versions(lease)
+    for lease, campaign_id in live:
+        if lease.expires_at > now and campaign_id == campaign.id:
+            current = _leases("a.id = %s", [lease.id])[0]
+            current.item.campaign = campaign
+            return current
     return None
+
+
+def _lock_suffix(alias: str) -> str:
+    """The clause that locks the rows of `alias` (none on SQLite, whose writers are serialized)."""
+    return f" FOR UPDATE OF {alias}" if connection.features.has_select_for_update_of else ""
 
 
 def _pick(campaign, user, annotator, now, settings_version, rng, careful):
     """(item, reason, selection probability, scoring run id); item None when nothing is left."""
     k = settings_version.overlap_k
-    candidates = _eligible(campaign, user, annotator, now, k)
     if settings_version.gold_rate > 0 and rng.random() < settings_version.gold_rate:
-        gold = _lock_first(candidates.filter(is_gold=True).order_by("id").values_list("id"), k, now, careful)
+        rows = _candidates(campaign, user, annotator, now, k, gold=True, run_id=None)
+        gold = _lock_first(rows, k, now, careful)
         if gold is not None:
             return gold[0], Assignment.Reason.GOLD, None, None
-    candidates = candidates.filter(is_gold=False)
     run_id = campaign.scoring_run_id
+    rows = _candidates(campaign, user, annotator, now, k, gold=False, run_id=run_id)
     if run_id is None:  # no scoring run yet: import order
-        first = _lock_first(candidates.order_by("id").values_list("id"), k, now, careful)
+        first = _lock_first(rows, k, now, careful)
         return (first[0] if first else None), Assignment.Reason.ORDER, None, None
     # The candidates bring their score's audit flag and selection probability along.
-    ranked = (
-        candidates.filter(scores__run_id=run_id, scores__selected=True)
-        .order_by("scores__rank")
-        .values_list("id", "scores__audit", "scores__selection_probability")
-    )
-    first = _lock_first(ranked, k, now, careful)
+    first = _lock_first(rows, k, now, careful)
     if first is None:
         return None, None, None, None
     item, audit, probability = first
@@ -229,7 +248,7 @@ def _pick(campaign, user, annotator, now, settings_version, rng, careful):
 CANDIDATES_PER_TRY = 20
 
 
-def _lock_first(candidates, k: int, now, careful: bool) -> tuple | None:
+def _lock_first(rows: list, k: int, now, careful: bool) -> tuple | None:
     """(item, *the candidate's other values) for the first candidate (rows of id first) that still
     has room, locked so that no other claimer takes it meanwhile.
 
@@ -243,7 +262,6 @@ def _lock_first(candidates, k: int, now, careful: bool) -> tuple | None:
     SQLite has no row locks, but its IMMEDIATE transactions already serialize claimers: there a
     candidate is read and its room checked without a savepoint.
     """
-    rows = list(candidates[:CANDIDATES_PER_TRY])
     if not connection.features.has_select_for_update_skip_locked:
         for row in rows:
             item = _page_item(row[0], None)
@@ -273,13 +291,24 @@ def _lock_first(candidates, k: int, now, careful: bool) -> tuple | None:
     return None
 
 
+PAGE_ITEM = Joined(
+    (("i", Item), ("p", Prompt), ("ra", Response), ("rb", Response)),
+    "FROM reviews_item i JOIN reviews_prompt p ON p.id = i.prompt_id "
+    "JOIN reviews_response ra ON ra.id = i.response_a_id JOIN reviews_response rb ON rb.id = i.response_b_id "
+    "WHERE i.id = %s",
+)
+
+
 def _page_item(item_id: int, skip_locked: bool | None) -> Item | None:
     """The item with what the compare page shows (prompt, both responses), locked unless
-    `skip_locked` is None."""
-    rows = Item.objects.select_related("prompt", "response_a", "response_b").filter(id=item_id)
-    if skip_locked is not None:
-        rows = rows.select_for_update(skip_locked=skip_locked, of=("self",))
-    return rows.first()
+    `skip_locked` is None (then the row another claimer holds is skipped, or waited for)."""
+    suffix = "" if skip_locked is None else " FOR UPDATE OF i" + (" SKIP LOCKED" if skip_locked else "")
+    found = PAGE_ITEM.fetch([item_id], suffix=suffix)
+    if not found:
+        return None
+    item, prompt, response_a, response_b = found[0]
+    item.prompt, item.response_a, item.response_b = prompt, response_a, response_b
+    return item
 
 
 class _Full(Exception):
@@ -288,16 +317,6 @@ class _Full(Exception):
 
 class _Retry(Exception):
     """A candidate locked without a savepoint turned out full: roll the claim back, redo it carefully."""
-
-
-# What the compare page and the lease actions read of a lease, in the query that fetches it (its
-# rubric and settings versions are immutable: they come from the process's cache, _with_versions).
-LEASE_PAGE_RELATED = (
-    "item__prompt",
-    "item__response_a",
-    "item__response_b",
-    "left_response",
-)
 
 
 def _with_versions(lease: Assignment) -> Assignment:
@@ -315,49 +334,67 @@ def renew(assignment: Assignment) -> Assignment:
     return assignment
 
 
+# A lease with its item, campaign, prompt and responses, and what a lease action reads besides:
+# the campaign's settings and rubric versions in force, the item's risk in the scoring run in
+# force, and the campaign's last run (status, judgment mark) for the rescoring trigger.
+LEASE_SQL = (
+    "FROM reviews_assignment a JOIN reviews_item i ON i.id = a.item_id JOIN reviews_campaign c ON c.id = i.campaign_id "
+    "JOIN reviews_prompt p ON p.id = i.prompt_id JOIN reviews_response ra ON ra.id = i.response_a_id "
+    "JOIN reviews_response rb ON rb.id = i.response_b_id JOIN reviews_response rl ON rl.id = a.left_response_id "
+    "WHERE {where}"
+)
+LEASE_EXTRA = (
+    "(SELECT v.id FROM reviews_campaignsettings v WHERE v.campaign_id = c.id ORDER BY v.number DESC LIMIT 1)",
+    "(SELECT v.id FROM reviews_rubricversion v WHERE v.rubric_id = c.rubric_id AND v.published_at IS NOT NULL "
+    "ORDER BY v.number DESC LIMIT 1)",
+    "(SELECT s.risk FROM reviews_itemscore s WHERE s.run_id = c.scoring_run_id AND s.item_id = i.id)",
+    "(SELECT r.status FROM reviews_scoringrun r WHERE r.campaign_id = c.id ORDER BY r.id DESC LIMIT 1)",
+    "(SELECT r.judgment_mark FROM reviews_scoringrun r WHERE r.campaign_id = c.id ORDER BY r.id DESC LIMIT 1)",
+)
+LEASE_TABLES = (
+    ("a", Assignment),
+    ("i", Item),
+    ("c", Campaign),
+    ("p", Prompt),
+    ("ra", Response),
+    ("rb", Response),
+    ("rl", Response),
+)
+_LEASE_QUERIES: dict = {}
+
+
+def _leases(where: str, params: list, *, suffix: str = "") -> list[Assignment]:
+    """Leases (LEASE_SQL) with their relations attached and the extra values as attributes."""
+    query = _LEASE_QUERIES.get(where)
+    if query is None:
+        query = _LEASE_QUERIES[where] = Joined(LEASE_TABLES, LEASE_SQL.format(where=where), LEASE_EXTRA)
+    out = []
+    for lease, item, campaign, prompt, response_a, response_b, left, *extra in query.fetch(params, suffix=suffix):
+        item.campaign, item.prompt, item.response_a, item.response_b = campaign, prompt, response_a, response_b
+        lease.item, lease.left_response = item, left
+        settings_id, rubric_version_id, lease.item_risk, lease.last_run_status, lease.last_run_mark = extra
+        # The versions in force: Campaign.settings and rubric_version() read them from the cache.
+        campaign.current_settings_id, campaign.current_rubric_version_id = settings_id, rubric_version_id
+        out.append(_with_versions(lease))
+    return out
+
+
 def lease_for(user, uid, *, lock: bool = False) -> Assignment:
     """The labeler's own lease by its public id; anything else is a LeaseError with a reason.
 
-    Locked (`lock`, inside the caller's transaction), it also brings what a lease action needs
-    besides: the campaign's settings and rubric versions in force and the item's risk in the
-    scoring run in force, so that a submit reads nothing else before it writes.
+    It brings what a lease action needs besides (LEASE_SQL), so that a submit reads nothing else
+    before it writes; `lock` locks the lease row (inside the caller's transaction).
     """
-    leases = Assignment.objects.select_related("item__campaign", *LEASE_PAGE_RELATED)
-    last_run = ScoringRun.objects.filter(campaign_id=OuterRef("item__campaign_id")).order_by("-id")
-    if lock:
-        # Lock the lease row only: locking the joined item and campaign too would deadlock two
-        # submits whose final-answer refresh touches each other's items (PostgreSQL).
-        leases = leases.select_for_update(of=("self",)).annotate(
-            campaign_settings_id=Subquery(
-                CampaignSettings.objects.filter(campaign_id=OuterRef("item__campaign_id"))
-                .order_by("-number")
-                .values("id")[:1]
-            ),
-            campaign_rubric_version_id=Subquery(
-                RubricVersion.objects.filter(rubric_id=OuterRef("item__campaign__rubric_id"))
-                .exclude(published_at=None)
-                .order_by("-number")
-                .values("id")[:1]
-            ),
-            item_risk=Subquery(
-                ItemScore.objects.filter(
-                    run_id=OuterRef("item__campaign__scoring_run_id"), item_id=OuterRef("item_id")
-                ).values("risk")[:1]
-            ),
-            last_run_status=Subquery(last_run.values("status")[:1]),
-            last_run_mark=Subquery(last_run.values("judgment_mark")[:1]),
-        )
     try:
-        assignment = leases.get(uid=uid)
-    except (Assignment.DoesNotExist, ValueError, DjangoValidationError):
+        key = Assignment._meta.get_field("uid").get_db_prep_value(uuid.UUID(str(uid)), connection)
+    except ValueError:
         raise LeaseError("That item is not assigned to you.") from None
-    if assignment.user_id != user.id:
+    # Lock the lease row only: locking the joined item and campaign too would deadlock two
+    # submits whose final-answer refresh touches each other's items (PostgreSQL).
+    found = _leases("a.uid = %s", [key], suffix=_lock_suffix("a") if lock else "")
+    if not found or found[0].user_id != user.id:
         raise LeaseError("That item is not assigned to you.")
-    if lock:
-        campaign = assignment.item.campaign
-        campaign.current_settings_id = assignment.campaign_settings_id
-        campaign.current_rubric_version_id = assignment.campaign_rubric_version_id
-    return _with_versions(assignment)
+    return found[0]
 
 
 def live_lease(user, uid, lease: Assignment | None = None) -> Assignment:
@@ -394,10 +431,14 @@ def _event(assignment: Assignment, user, action: str, feedback: dict) -> Feedbac
     )
 
 
+FINISH_SQL = "UPDATE reviews_assignment SET status = %s, ended_at = %s WHERE id = %s"
+
+
 def _finish(assignment: Assignment, status: str) -> None:
     assignment.status = status
     assignment.ended_at = timezone.now()
-    assignment.save(update_fields=["status", "ended_at"])
+    with connection.cursor() as cursor:
+        cursor.execute(FINISH_SQL, [status, _db_time(assignment.ended_at), assignment.id])
 
 
 def submit(
@@ -422,23 +463,27 @@ def submit(
         assignment = live_lease(user, uid, lease)
         item = assignment.item
         campaign = item.campaign
-        judgment = Judgment.objects.create(
-            item=item,
+        judgment = insert_row(
+            Judgment,
+            item_id=item.id,
             annotator_id=annotator_id(user),
             kind=LabelKind.HUMAN,
             source=Source.APP,
-            assignment=assignment,
+            assignment_id=assignment.id,
             confidence=None if confidence is None else (confidence - 1) / 4,
             rationale=rationale,
             time_spent_ms=time_spent_ms,
-            left_response=assignment.left_response,
-            rubric_version=assignment.rubric_version,
-            settings_version=campaign.settings,
+            left_response_id=assignment.left_response_id,
+            rubric_version_id=assignment.rubric_version_id,
+            settings_version_id=campaign.settings.id,
             scoring_run_id=assignment.scoring_run_id,
         )
-        Answer.objects.bulk_create(
-            Answer(judgment=judgment, criterion=criterion, response_id=response_id, value=value)
-            for criterion, response_id, value in answers
+        judgment.item, judgment.assignment, judgment.left_response = item, assignment, assignment.left_response
+        judgment.rubric_version, judgment.settings_version = assignment.rubric_version, campaign.settings
+        sql.insert_rows(
+            Answer,
+            ["judgment_id", "criterion", "response_id", "value"],
+            [(judgment.id, criterion, response_id, value) for criterion, response_id, value in answers],
         )
         _finish(assignment, Status.SUBMITTED)
         tally = final_answers.refresh(
