@@ -69,8 +69,8 @@ class Joined:
 def _insert_plan(model: type[Model], attnames: tuple[str, ...]):
     fields = {f.attname: f for f in model._meta.concrete_fields}
     given = [fields[name] for name in attnames]
-    # Columns left out get the model's default, as Model.save would give them.
-    defaulted = [f for f in fields.values() if f.attname not in attnames and f.has_default() and not f.primary_key]
+    # Columns left out get what Model.save would write: the field's default ("" for text, None...).
+    defaulted = [f for f in fields.values() if f.attname not in attnames and not f.primary_key]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in [*given, *defaulted])
     marks = ", ".join(["%s"] * (len(given) + len(defaulted)))

@@ -3,6 +3,7 @@ exactly what the general code does (final answers written incrementally, the esc
 decided from what the refresh read, versions from the process's cache, roles with the user)."""
 
 import random
+import re
 
 import pytest
 from django.db import connection, transaction
@@ -214,3 +215,23 @@ def test_the_judgment_trigger_counts_nothing_while_too_few_ids_passed_the_mark(c
         assert runs.maybe_rescore_after_judgments(campaign, judgment_id=60, last_run=("succeeded", 11)) is None
     with django_assert_num_queries(1):  # 60 ids past the mark: count this campaign's judgments
         assert runs.maybe_rescore_after_judgments(campaign, judgment_id=60, last_run=(None, None)) is None
+
+
+@pytest.mark.django_db
+def test_fresh_pages_reuse_their_fragments_and_a_refused_form_is_rendered_afresh(client, campaign, labeler):
+    from reviews.labeling.forms import _QUESTION_HTML
+    from reviews.templatetags.review_forms import _MEMO
+
+    import_pool(campaign, jsonl(pool_line("one"), pool_line("two")))
+    client.force_login(labeler)
+    work = reverse("reviews:work", args=[campaign.slug])
+    first = client.get(work)
+    version = first.context["assignment"].rubric_version
+    assert {key[:2] for key in _QUESTION_HTML} == {(version.pk, version.published_at)}
+    assert ("shortcuts", version.pk, version.published_at) in _MEMO and ("escalate-fields",) in _MEMO
+    lease = first.context["assignment"]
+    refused = client.post(reverse("reviews:lease_submit", args=[str(lease.uid)]), {"q.preference": "right"})
+    html = refused.content.decode()
+    assert refused.status_code == 400
+    assert re.search(r'name="q\.preference" value="right"[^>]*\bchecked\b', html)  # the answer given, kept
+    assert "has-error" in html and "Choose an answer for Response A" in html
