@@ -81,6 +81,8 @@ else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": SQLITE_PATH}}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # Django's SQLite backend; its writers wait for each other in short steps (config/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "config.sqlite"
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Several labelers write at once: IMMEDIATE takes the write lock at BEGIN so a
     # read-then-write transaction never fails with "database is locked" midway, and WAL

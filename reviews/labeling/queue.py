@@ -491,8 +491,10 @@ def submit(
         )
         # r in the scoring run in force (lease_for's annotation), else the prior (rule 2 for an unscored item).
         risk = assignment.item_risk if assignment.item_risk is not None else item.risk_prior
-        if escalation.might_fire(campaign, item, tally, risk):
-            escalation.run_rules(campaign, [item.id], trigger=f"judgment {judgment.id}")
+        rules = escalation.fired_rules(campaign, item, tally, risk)
+        if rules:
+            fired = {item.id: (rules, risk or 0.0)}
+            escalation.run_rules(campaign, [item.id], trigger=f"judgment {judgment.id}", fired=fired)
         _event(
             assignment,
             user,

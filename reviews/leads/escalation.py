@@ -197,20 +197,22 @@ def evaluate(campaign, item_ids=None, *, scoring_run_id=None) -> dict[int, tuple
 RULE_ORDER = {policy.RISK: 0, policy.DISAGREEMENT: 1, policy.CONFIDENCE: 2}
 
 
-def might_fire(campaign, item: Item, tally, risk: float | None) -> bool:
-    """Whether rule 2, 3 or 4 can fire for one item that a final-answer refresh just read
-    (`tally`, final_answers.Tally), decided from what that refresh read: no query. `risk` is the
-    item's r in the scoring run in force, else its prior.
+def fired_rules(campaign, item: Item, tally, risk: float | None) -> list[dict]:
+    """Rules 2-4 that fire for one item that a final-answer refresh just read (`tally`,
+    final_answers.Tally), decided from what that refresh read: no query. `risk` is the item's
+    r in the scoring run in force, else its prior.
 
-    The same tests as `evaluate`, on the same numbers; only the lead's earlier decision
-    (`_settled`) is left to run_rules, which a labeler's submit calls when this says yes.
+    The same tests as `evaluate`, on the same numbers, giving the same rule records; only the
+    lead's earlier decision (`_settled`) is left to run_rules, which a labeler's submit calls
+    with these when there are any.
     """
     if item.escalated or item.excluded or item.id not in tally.items:
-        return False
+        return []
     t = thresholds(campaign.settings)
     a, b, n_human, _, resolved = tally.items[item.id]
-    if n_human >= 1 and policy.risk_rule(risk, 1, t) is not None:
-        return True
+    fired = []
+    if n_human >= 1 and (rule := policy.risk_rule(risk, 1, t)) is not None:
+        fired.append(rule)
     if n_human >= t.k and not resolved:
         version = campaign.rubric_version()
         n_values = _value_counts(version.parsed if version else None)
@@ -219,10 +221,23 @@ def might_fire(campaign, item: Item, tally, risk: float | None) -> bool:
             for key, votes in tally.votes.items()
             if key[1] in (a, b, ("item", item.id)) and key not in tally.adjudicated and key[0] in n_values
         }
-        if policy.disagreement_rule(mine, n_values, n_human, t) is not None:
-            return True
+        if (rule := _disagreement(mine, n_values, n_human, t, a)) is not None:
+            fired.append(rule)
     n, mean = tally.confidence.get(item.id, (0, None))
-    return bool(n) and mean <= (t.tau_conf - 1) / 4 + policy.EPS and policy.mean_confidence_rule(mean, n, t) is not None
+    if n and mean <= (t.tau_conf - 1) / 4 + policy.EPS and (rule := policy.mean_confidence_rule(mean, n, t)):
+        fired.append(rule)
+    return fired
+
+
+def _disagreement(mine: dict, n_values: dict, n_human: int, t, a: int) -> dict | None:
+    """Rule 3 for one item's open questions, naming the response ("a"/"b") of a per-response one."""
+    rule = policy.disagreement_rule(mine, n_values, n_human, t)
+    if rule is not None:
+        # The question the rule reports: the first of the most split in the rule's own order.
+        key = max(sorted(mine, key=repr), key=lambda k: policy.normalized_entropy(mine[k].values(), n_values[k[0]]))
+        if isinstance(key[1], int):
+            rule["response"] = "a" if key[1] == a else "b"
+    return rule
 
 
 def _risk_candidates(items, run_id, t, fired, risk) -> None:
@@ -269,11 +284,8 @@ def _disagreement_candidates(items, t, n_values, fired) -> None:
                 by_target[key[1]].append(key)
         for item_id, a, b, n_human in chunk:
             mine = {key: votes[key] for target in (a, b, ("item", item_id)) for key in by_target.get(target, ())}
-            rule = policy.disagreement_rule(mine, n_values, n_human, t)
+            rule = _disagreement(mine, n_values, n_human, t, a)
             if rule is not None:
-                key = max(mine, key=lambda k: policy.normalized_entropy(mine[k].values(), n_values[k[0]]))
-                if isinstance(key[1], int):
-                    rule["response"] = "a" if key[1] == a else "b"
                 fired[item_id].append(rule)
 
 
@@ -337,16 +349,21 @@ def _fill_severity(out, run_id) -> None:
         out[item_id] = (rules, scores.get(item_id, 0.0))
 
 
-def run_rules(campaign, item_ids=None, *, trigger: str, scoring_run=None) -> list[Escalation]:
+def run_rules(campaign, item_ids=None, *, trigger: str, scoring_run=None, fired=None) -> list[Escalation]:
     """Apply rules 2-4 to these items (None: the whole campaign) and open escalations where they fire.
 
-    Called inside a labeler's submit (one item) and after a scoring run commits (the pool).
-    Returns the escalations opened (unsaved instances carrying uid, item_id, rules and severity).
-    Each escalation records the rules with their values and thresholds; its event records the
-    settings version and the scoring run.
+    Called inside a labeler's submit (one item, with `fired`: {item_id: (rules, severity)} as
+    `fired_rules` found them, so the pool is not read again) and after a scoring run commits
+    (the pool). Returns the escalations opened (unsaved instances carrying uid, item_id, rules
+    and severity). Each escalation records the rules with their values and thresholds; its
+    event records the settings version and the scoring run.
     """
     run_id = scoring_run.id if scoring_run is not None else campaign.scoring_run_id
-    decided = evaluate(campaign, item_ids, scoring_run_id=run_id)
+    if fired is None:
+        decided = evaluate(campaign, item_ids, scoring_run_id=run_id)
+    else:
+        settled = _settled(fired)
+        decided = {item_id: found for item_id, found in fired.items() if found[0] and item_id not in settled}
     if not decided:
         return []
     settings_version = campaign.settings

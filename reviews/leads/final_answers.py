@@ -121,11 +121,14 @@ def _target_columns(key) -> tuple:
 
 PAIRS_SQL = "SELECT response_a_id, response_b_id FROM reviews_item WHERE id IN ({0})"
 # The items showing any of these responses, with their flags as stored; the campaign is joined
-# so that PostgreSQL can lock its row in the same statement (AFFECTED_LOCK_SQL).
+# so that PostgreSQL can lock its row in the same statement (AFFECTED_LOCK_SQL). The items are
+# found by two index lookups in a subquery: with the join, SQLite would otherwise walk every
+# item of the campaign (48 ms per submit at 100,000 items).
 AFFECTED_SQL = (
     "SELECT i.id, i.response_a_id, i.response_b_id, i.human_judgments, i.adjudicated, i.resolved "
     "FROM reviews_item i JOIN reviews_campaign c ON c.id = i.campaign_id "
-    "WHERE c.id IN ({0}) AND (i.response_a_id IN ({1}) OR i.response_b_id IN ({2}))"
+    "WHERE c.id IN ({0}) AND i.id IN (SELECT id FROM reviews_item WHERE response_a_id IN ({1}) "
+    "UNION SELECT id FROM reviews_item WHERE response_b_id IN ({2}))"
 )
 AFFECTED_LOCK_SQL = " FOR UPDATE OF c"
 # Human votes per (criterion, response) for per-response criteria, per (criterion, item) otherwise;

@@ -143,7 +143,7 @@ def test_incremental_final_answers_equal_a_recompute_and_an_unchanged_refresh_wr
 @pytest.mark.django_db
 @pytest.mark.parametrize("seed", range(6))
 def test_the_rules_shortcut_agrees_with_the_rules_over_the_pool(campaign, seed):
-    """might_fire (no query) says yes exactly where evaluate (the pool-wide rules) finds a rule."""
+    """fired_rules (no query) finds exactly the rules, with their records, that evaluate (the pool-wide rules) finds."""
     rng = random.Random(seed)
     campaign.update_settings(overlap_k=rng.choice([1, 2, 3]), tau_disagree=rng.choice([0.3, 0.5, 0.9]), tau_conf=2.5)
     import_pool(
@@ -166,10 +166,11 @@ def test_the_rules_shortcut_agrees_with_the_rules_over_the_pool(campaign, seed):
         Item.objects.filter(pk=item.pk).update(escalated=False)
         item.escalated = False
         tally = final_answers.refresh(campaign, [item.id])
-        expected = item.id in escalation.evaluate(campaign, [item.id])
-        assert escalation.might_fire(campaign, item, tally, item.risk_prior) == expected
-        assert escalated == expected
-        fired.append(expected)
+        pool = escalation.evaluate(campaign, [item.id])
+        expected = pool[item.id][0] if item.id in pool else []
+        assert escalation.fired_rules(campaign, item, tally, item.risk_prior) == expected
+        assert escalated == bool(expected)
+        fired.append(bool(expected))
         Item.objects.filter(pk=item.pk).update(escalated=escalated)
     assert True in fired  # each seed has items where a rule fires (and seeds 0-4 some where none does)
 

@@ -44,7 +44,7 @@ from reviews.campaigns.setup import create_campaign
 from reviews.core.roles import Role
 from reviews.data.importer import import_pool
 from reviews.dev import wrk
-from reviews.dev.benchmarks import throwaway_database
+from reviews.dev.benchmarks import autovacuum_stand_in, throwaway_database
 from reviews.dev.cpu import CpuProbe, CpuUse
 from reviews.dev.floor_urls import FLOOR_FORM_ID, FLOOR_PATH
 from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
@@ -54,6 +54,16 @@ from reviews.people.accounts import create_user
 
 HOST = "127.0.0.1"
 SLUG = "bench"
+# The tables a labeling session grows, analyzed while the benchmark runs where autovacuum is off.
+ANALYZED = [
+    "reviews_assignment",
+    "reviews_judgment",
+    "reviews_answer",
+    "reviews_finalanswer",
+    "reviews_feedbackevent",
+    "reviews_escalation",
+    "reviews_item",
+]
 PASSWORD = "bench-queue-password-0123"  # noqa: S105 - throwaway accounts in a throwaway database
 MAX_DURATION = 300
 MAX_LABELERS = 256
@@ -494,20 +504,29 @@ class Command(BaseCommand):
             self.tmp = tmp
             k = self._set_up(tmp, items, labelers)
             database = None if connection.vendor == "sqlite" else connection.settings_dict["NAME"]
-            for app, phase_modes in phases:
-                phase_port = port or free_port()
-                server = self._start_server(tmp, phase_port, workers, threads, app=app)
-                self.probe = CpuProbe(server.process.pid, database)
-                try:
-                    rows += self._drive(phase_port, labelers, phase_modes, duration, pace, k)
-                finally:
-                    problem = stop_child(server, 15)
-                    if problem:
-                        self.stderr.write(problem)
-                    connections.close_all()
-                if any(row.errors for row in rows):
-                    self.stderr.write(f"server log (last lines):\n{self._log_tail(tmp, 60)}")
+            with autovacuum_stand_in(ANALYZED) as standing_in:
+                if standing_in:
+                    self.stdout.write("autovacuum is off on this server: ANALYZE of the labeling tables every 10 s")
+                rows += self._run_phases(tmp, phases, port, workers, threads, labelers, duration, pace, k, database)
         self._report(rows, items, labelers, workers, threads, duration, pace)
+
+    def _run_phases(self, tmp, phases, port, workers, threads, labelers, duration, pace, k, database) -> list[Row]:
+        """Each phase's server started, driven through its modes and stopped."""
+        rows: list[Row] = []
+        for app, phase_modes in phases:
+            phase_port = port or free_port()
+            server = self._start_server(tmp, phase_port, workers, threads, app=app)
+            self.probe = CpuProbe(server.process.pid, database)
+            try:
+                rows += self._drive(phase_port, labelers, phase_modes, duration, pace, k)
+            finally:
+                problem = stop_child(server, 15)
+                if problem:
+                    self.stderr.write(problem)
+                connections.close_all()
+            if any(row.errors for row in rows):
+                self.stderr.write(f"server log (last lines):\n{self._log_tail(tmp, 60)}")
+        return rows
 
     def _load_generator(self, client: str, *, closed: bool) -> str | None:
         """The wrk binary when it drives a closed loop in this run, else None (the Python client)."""
