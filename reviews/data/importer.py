@@ -1,5 +1,6 @@
 """Pool import (FORMATS.md section 1): streamed, validated line by line, all or nothing."""
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from reviews.core import sql
 from reviews.core.exceptions import ImportFailed
+from reviews.core.phases import Phases
 from reviews.core.roles import role_of
 from reviews.data.pool_format import LineError, LineIn, parse_line
 from reviews.leads import final_answers
@@ -29,6 +31,17 @@ from reviews.models import (
 )
 
 MAX_REPORTED_ERRORS = 200
+PHASES = (
+    "read+parse",
+    "lookups",
+    "prompts+responses",
+    "items",
+    "labels",
+    "final answers",
+    "events",
+    "commit",
+    "analyze",
+)
 
 
 @dataclass
@@ -40,6 +53,8 @@ class ImportReport:
     labels: int = 0
     error_count: int = 0
     errors: list[str] = field(default_factory=list)
+    # Seconds per phase (read+parse, lookups, writes per table, commit...): see bench_import.
+    phases: Phases = field(default_factory=lambda: Phases(PHASES))
 
     def add_error(self, message: str) -> None:
         self.error_count += 1
@@ -87,6 +102,7 @@ class PoolImporter:
         self.source_name = source_name
         self.progress = progress
         self.report = ImportReport()
+        self.phases = self.report.phases
         self.rubric_version = campaign.rubric_version()
         self.rubric = self.rubric_version.parsed if self.rubric_version else None
         self.batch_size = django_settings.REVIEWS_IMPORT_BATCH_SIZE
@@ -98,6 +114,7 @@ class PoolImporter:
 
     def run(self, stream) -> ImportReport:
         """Import a binary stream of JSON Lines; raise ImportFailed (nothing written) on any error."""
+        phases = self.phases
         try:
             with transaction.atomic():
                 # One import per campaign at a time: a concurrent one would collide on the unique
@@ -105,6 +122,8 @@ class PoolImporter:
                 Campaign.objects.select_for_update().filter(pk=self.campaign.pk).first()
                 self.settings_version = self.campaign.settings
                 batch: list[tuple[int, LineIn]] = []
+                started = time.perf_counter()
+                writing = 0.0  # seconds of the loop spent in _write; the rest is reading and parsing
                 for number, raw in read_lines(stream, self.max_line_bytes):
                     if self.progress:
                         self.progress(number, 0 if raw is None else len(raw))
@@ -112,33 +131,43 @@ class PoolImporter:
                     if parsed is not None:
                         batch.append((number, parsed))
                     if len(batch) >= self.batch_size:
-                        self._write(batch)
+                        writing += self._timed_write(batch)
                         batch = []
                 if batch:
-                    self._write(batch)
+                    writing += self._timed_write(batch)
+                phases.add("read+parse", time.perf_counter() - started - writing)
                 if self.report.lines == 0 and self.report.error_count == 0:
                     self.report.add_error("the file is empty: no items to import")
                 if not self.report.ok:
                     raise ImportFailed(self.report)
-                FeedbackEvent.record(
-                    self.campaign,
-                    FeedbackEvent.Action.IMPORTED,
-                    {"source": self.source_name, **self.report.counts()},
-                    actor=self.actor_id,
-                    role=self.role,
-                    rubric_version=self.rubric_version,
-                    settings_version=self.settings_version,
-                    scoring_run=None,
-                )
+                with phases("events"):
+                    FeedbackEvent.record(
+                        self.campaign,
+                        FeedbackEvent.Action.IMPORTED,
+                        {"source": self.source_name, **self.report.counts()},
+                        actor=self.actor_id,
+                        role=self.role,
+                        rubric_version=self.rubric_version,
+                        settings_version=self.settings_version,
+                        scoring_run=None,
+                    )
+                # On PostgreSQL the deferred foreign-key checks run at commit.
+                committing = time.perf_counter()
+            phases.add("commit", time.perf_counter() - committing)
         except ImportFailed:
             self.report.created = 0
             self.report.labels = 0
             raise
         if connection.vendor == "postgresql" and self.report.created:
             # Fresh statistics, so the planner knows the tables grew (autovacuum may take minutes).
-            with connection.cursor() as cursor:
+            with phases("analyze"), connection.cursor() as cursor:
                 cursor.execute("ANALYZE " + ", ".join(m._meta.db_table for m in ANALYZED))
         return self.report
+
+    def _timed_write(self, batch) -> float:
+        started = time.perf_counter()
+        self._write(batch)
+        return time.perf_counter() - started
 
     def _parse(self, number: int, raw: bytes | None) -> LineIn | None:
         if raw is None:
@@ -172,7 +201,8 @@ class PoolImporter:
         self.report.add_error(f"line {number}: conflict: {message}")
 
     def _write(self, batch: list[tuple[int, LineIn]]) -> None:
-        campaign = self.campaign
+        campaign, phases = self.campaign, self.phases
+        phases.start()
         existing_items = dict(
             sql.execute_in(
                 "SELECT external_id, content_hash FROM reviews_item WHERE campaign_id IN ({0}) "
@@ -190,6 +220,7 @@ class PoolImporter:
                 self.report.skipped += 1
             else:
                 self._conflict(number, f"external_id {line.external_id!r} is already imported with different content")
+        phases.lap("lookups")
         if not fresh:
             return
         prompts = self._write_prompts(fresh)
@@ -224,10 +255,12 @@ class PoolImporter:
                 )
             )
         sql.insert_rows(Item, ITEM_COLUMNS, item_rows)
+        phases.lap("items")
         self.report.created += len(item_rows)
         labeled = self._write_labels(fresh, item_ids, responses, prompts, now)
         if labeled:
             final_answers.refresh(campaign, labeled)
+            phases.lap("final answers")
 
     def _write_prompts(self, fresh) -> dict[str, tuple[int, str]]:
         """Prompt external id -> (pk, content hash), inserting the new ones."""
@@ -239,6 +272,7 @@ class PoolImporter:
                 [[self.campaign.id], {line.prompt_id for _, line in fresh}],
             )
         }
+        self.phases.lap("lookups")
         new = []
         for number, line in fresh:
             known = prompts.get(line.prompt_id)
@@ -252,6 +286,7 @@ class PoolImporter:
             prompts[line.prompt_id] = (pk, line.prompt_hash)
             rows.append((pk, self.campaign.id, line.prompt_id, line.prompt, line.prompt_text, line.prompt_hash))
         sql.insert_rows(Prompt, ["id", "campaign_id", "external_id", "content", "text", "content_hash"], rows)
+        self.phases.lap("prompts+responses")
         return prompts
 
     def _write_responses(self, fresh, prompts) -> dict[tuple[int, str], tuple]:
@@ -263,6 +298,7 @@ class PoolImporter:
                 [{prompts[line.prompt_id][0] for _, line in fresh}],
             )
         }
+        self.phases.lap("lookups")
         new = []
         for number, line in fresh:
             prompt_pk = prompts[line.prompt_id][0]
@@ -282,6 +318,7 @@ class PoolImporter:
             responses[(prompt_pk, resp.key)] = (pk, resp.model, resp.text)
             rows.append((pk, prompt_pk, resp.key, resp.model, resp.text))
         sql.insert_rows(Response, ["id", "prompt_id", "key", "model", "text"], rows)
+        self.phases.lap("prompts+responses")
         return responses
 
     def _annotator(self, name: str) -> int:
@@ -348,6 +385,7 @@ class PoolImporter:
         sql.insert_rows(
             Answer, ["judgment_id", "adjudication_id", "criterion", "response_id", "value", "confidence"], answers
         )
+        self.phases.lap("labels")
         # Labels are human feedback entering the system: one event per labeled item.
         events, labeled = [], []
         for item_id, (_, line) in zip(item_ids, fresh, strict=True):
@@ -368,6 +406,7 @@ class PoolImporter:
             created_at=now,
             per_item=events,
         )
+        self.phases.lap("events")
         return labeled
 
 

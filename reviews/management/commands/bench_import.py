@@ -43,3 +43,8 @@ class Command(BaseCommand):
             f"({report.labels / elapsed:,.0f} labels/s); peak RSS {peak_rss_mb():.0f} MB "
             f"(+{peak_rss_mb() - rss_before:.0f} MB during the import)"
         )
+        self.stdout.write(f"time per phase (share of {elapsed:.2f}s):")
+        for line in report.phases.lines(elapsed):
+            self.stdout.write(line)
+        unaccounted = elapsed - report.phases.total()
+        self.stdout.write(f"  (outside the phases: {unaccounted:.2f}s)")
