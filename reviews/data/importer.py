@@ -1,7 +1,7 @@
 """Pool import (FORMATS.md section 1): streamed, validated line by line, all or nothing."""
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import orjson
@@ -224,14 +224,42 @@ class PoolImporter:
         if not fresh:
             return
         prompts = self._write_prompts(fresh)
-        responses = self._write_responses(fresh, prompts)
+        responses, new_responses = self._write_responses(fresh, prompts)
 
         now = timezone.now()
         item_ids = sql.reserve_ids(Item, len(fresh))
-        item_rows = []
+        labels = self._label_rows(fresh, item_ids, prompts, responses, now)
+        phases.lap("labels")
+        # Final answers from the labels in hand: the item-level targets of fresh items and the
+        # responses created in this batch have all their labels in this batch, so they are decided
+        # here and the items go in with their final flags. Labeled items that show a response
+        # from before the batch (a prompt shared with an earlier batch or import) are refreshed
+        # from the database after the inserts.
+        wanted = final_answers.wanted_answers(
+            {
+                key: Counter({value: len(who) for value, who in by_value.items()})
+                for key, by_value in labels.votes.items()
+                if isinstance(key[1], tuple) or key[1] in new_responses
+            },
+            {
+                key: value
+                for key, (value, _) in labels.latest.items()
+                if isinstance(key[1], tuple) or key[1] in new_responses
+            },
+            self.settings_version.overlap_k,
+        )
+        criteria = self.rubric.criteria if self.rubric else ()
+        item_rows, to_refresh = [], []
         for item_id, (_, line) in zip(item_ids, fresh, strict=True):
             prompt_pk = prompts[line.prompt_id][0]
             a, b = (responses[(prompt_pk, r.key)][0] for r in line.responses)
+            n_human, adjudicated, resolved = 0, False, False
+            if line.labels:
+                n_human, adjudicated = labels.flags[item_id]
+                required = final_answers.required_keys(criteria, item_id, a, b)
+                resolved = final_answers.is_resolved(n_human, adjudicated, required, wanted.keys())
+                if a not in new_responses or b not in new_responses:
+                    to_refresh.append(item_id)
             item_rows.append(
                 (
                     item_id,
@@ -248,19 +276,26 @@ class PoolImporter:
                     False,
                     line.gold is not None,
                     line.gold,
-                    0,
-                    False,
-                    False,
+                    n_human,
+                    resolved,
+                    adjudicated,
                     False,
                 )
             )
+        phases.lap("final answers")
         sql.insert_rows(Item, ITEM_COLUMNS, item_rows)
         phases.lap("items")
         self.report.created += len(item_rows)
-        labeled = self._write_labels(fresh, item_ids, responses, prompts, now)
-        if labeled:
-            final_answers.refresh(campaign, labeled)
-            phases.lap("final answers")
+        sql.insert_rows(Judgment, JUDGMENT_COLUMNS, labels.judgments)
+        sql.insert_rows(Adjudication, ADJUDICATION_COLUMNS, labels.adjudications)
+        sql.insert_rows(Answer, ANSWER_COLUMNS, labels.answers)
+        phases.lap("labels")
+        sql.insert_rows(FinalAnswer, final_answers.FINAL_COLUMNS, final_answers.final_rows(campaign.id, wanted, now))
+        if to_refresh:
+            final_answers.refresh(campaign, to_refresh, savepoint=False)
+        phases.lap("final answers")
+        self._write_events(fresh, item_ids, labels.rubric_id, now)
+        phases.lap("events")
 
     def _write_prompts(self, fresh) -> dict[str, tuple[int, str]]:
         """Prompt external id -> (pk, content hash), inserting the new ones."""
@@ -289,8 +324,8 @@ class PoolImporter:
         self.phases.lap("prompts+responses")
         return prompts
 
-    def _write_responses(self, fresh, prompts) -> dict[tuple[int, str], tuple]:
-        """(prompt pk, key) -> (pk, model, text), inserting the new ones."""
+    def _write_responses(self, fresh, prompts) -> tuple[dict[tuple[int, str], tuple], set[int]]:
+        """(prompt pk, key) -> (pk, model, text), inserting the new ones; and the new ones' ids."""
         responses = {
             (prompt_pk, key): (pk, model, text)
             for pk, prompt_pk, key, model, text in sql.execute_in(
@@ -319,7 +354,7 @@ class PoolImporter:
             rows.append((pk, prompt_pk, resp.key, resp.model, resp.text))
         sql.insert_rows(Response, ["id", "prompt_id", "key", "model", "text"], rows)
         self.phases.lap("prompts+responses")
-        return responses
+        return responses, {row[0] for row in rows}
 
     def _annotator(self, name: str) -> int:
         pk = self._annotators.get(name)
@@ -328,20 +363,29 @@ class PoolImporter:
             self._annotators[name] = pk
         return pk
 
-    def _write_labels(self, fresh, item_ids, responses, prompts, now) -> list[int]:
-        """Store the lines' labels as judgments, adjudications and answers; return the labeled items."""
+    def _label_rows(self, fresh, item_ids, prompts, responses, now) -> "LabelRows":
+        """The lines' labels as judgment, adjudication and answer rows, with what final answers need."""
+        out = LabelRows()
         groups = []  # (item_id, prompt_pk, annotator, kind, labels)
         for item_id, (_, line) in zip(item_ids, fresh, strict=True):
+            if not line.labels:
+                continue
             by_annotator: dict[tuple[str, str], list] = defaultdict(list)
             for label in line.labels:
                 by_annotator[(label.annotator, label.kind)].append(label)
             prompt_pk = prompts[line.prompt_id][0]
             groups.extend((item_id, prompt_pk, name, kind, labels) for (name, kind), labels in by_annotator.items())
+            kinds = [kind for _, kind in by_annotator]
+            out.flags[item_id] = (kinds.count("human"), "lead" in kinds)
+        if not groups:
+            return out
         n_leads = sum(1 for g in groups if g[3] == "lead")
         judgment_ids = iter(sql.reserve_ids(Judgment, len(groups) - n_leads))
         adjudication_ids = iter(sql.reserve_ids(Adjudication, n_leads))
-        rubric_id, settings_id = self.rubric_version.id if groups else None, self.settings_version.id
-        judgments, adjudications, answers = [], [], []
+        rubric_id, settings_id = self.rubric_version.id, self.settings_version.id
+        out.rubric_id = rubric_id
+        judgments, adjudications, answers = out.judgments, out.adjudications, out.answers
+        votes, latest = out.votes, out.latest
         for item_id, prompt_pk, name, kind, labels in groups:
             created = min((lb.created_at for lb in labels if lb.created_at), default=now)
             rationale = "\n\n".join(dict.fromkeys(lb.rationale for lb in labels if lb.rationale))
@@ -380,19 +424,21 @@ class PoolImporter:
                         label.confidence,
                     )
                 )
-        sql.insert_rows(Judgment, JUDGMENT_COLUMNS, judgments)
-        sql.insert_rows(Adjudication, ADJUDICATION_COLUMNS, adjudications)
-        sql.insert_rows(
-            Answer, ["judgment_id", "adjudication_id", "criterion", "response_id", "value", "confidence"], answers
-        )
-        self.phases.lap("labels")
-        # Labels are human feedback entering the system: one event per labeled item.
-        events, labeled = [], []
+                # Target keys as reviews.leads.final_answers has them; model labels never count.
+                key = (label.criterion, response if response is not None else ("item", item_id))
+                if kind == "human":
+                    votes[key][label.value].add(annotator)
+                elif kind == "lead":
+                    final_answers.note_adjudication(latest, key, label.value, created, parent)
+        return out
+
+    def _write_events(self, fresh, item_ids, rubric_id, now) -> None:
+        """Labels are human feedback entering the system: one event per labeled item."""
+        events = []
         for item_id, (_, line) in zip(item_ids, fresh, strict=True):
             if not line.labels:
                 continue
             self.report.labels += len(line.labels)
-            labeled.append(item_id)
             events.append((item_id, {"labels": len(line.labels)}))
         FeedbackEvent.record(
             self.campaign,
@@ -401,13 +447,26 @@ class PoolImporter:
             actor=self.actor_id,
             role=self.role,
             rubric_version=rubric_id,
-            settings_version=settings_id,
+            settings_version=self.settings_version.id,
             scoring_run=None,
             created_at=now,
             per_item=events,
         )
-        self.phases.lap("events")
-        return labeled
+
+
+@dataclass
+class LabelRows:
+    """One batch's labels as rows, with human votes ({key: {value: {annotator ids}}}), the latest
+    adjudicated value per key (see final_answers.note_adjudication) and each labeled item's
+    (human judgments, adjudicated)."""
+
+    judgments: list = field(default_factory=list)
+    adjudications: list = field(default_factory=list)
+    answers: list = field(default_factory=list)
+    votes: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(set)))
+    latest: dict = field(default_factory=dict)
+    flags: dict = field(default_factory=dict)
+    rubric_id: int | None = None
 
 
 ANALYZED = (Prompt, Response, Item, Judgment, Adjudication, Answer, FinalAnswer)
@@ -443,6 +502,7 @@ JUDGMENT_COLUMNS = [
     "settings_version_id",
     "created_at",
 ]
+ANSWER_COLUMNS = ["judgment_id", "adjudication_id", "criterion", "response_id", "value", "confidence"]
 ADJUDICATION_COLUMNS = [
     "id",
     "item_id",
