@@ -1,5 +1,6 @@
 """Pool import (FORMATS.md section 1): streamed, validated line by line, all or nothing."""
 
+import gc
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -114,6 +115,18 @@ class PoolImporter:
 
     def run(self, stream) -> ImportReport:
         """Import a binary stream of JSON Lines; raise ImportFailed (nothing written) on any error."""
+        # The objects alive before the import (the whole app) are left out of the garbage
+        # collector's scans while it runs: its full collections over them cost ~10% of the CPU.
+        freeze = gc.get_freeze_count() == 0  # not when someone else froze them (a preloading server)
+        if freeze:
+            gc.freeze()
+        try:
+            return self._run(stream)
+        finally:
+            if freeze:
+                gc.unfreeze()
+
+    def _run(self, stream) -> ImportReport:
         phases = self.phases
         try:
             with transaction.atomic():
