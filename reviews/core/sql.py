@@ -174,3 +174,25 @@ def execute_in(sql: str, value_lists: list) -> list[tuple] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql.format(*marks), params)
         return cursor.fetchall() if cursor.description else None
+
+
+def select_any(sql: str, params: list, values) -> list[tuple]:
+    """Rows of a SELECT whose `{0}` follows the column to match against `values` (`... AND
+    external_id {0}`), after `params` for the statement's own %s.
+
+    Index probes on both databases: PostgreSQL gets `= ANY(array)`, which it answers from a
+    unique index whatever its statistics, where `IN (SELECT unnest(...))` became a hash join over
+    a scan of every row of the campaign once the import had grown the table (60,000 items in:
+    23 ms a lookup, rising with the table); SQLite gets an IN list.
+    """
+    values = list(values)
+    if not values:
+        return []
+    if connection.vendor == "postgresql":
+        kind = "bigint" if all(isinstance(v, int) for v in values) else "text"
+        condition, params = f"= ANY(%s::{kind}[])", [*params, values]
+    else:
+        condition, params = "IN (" + ", ".join(["%s"] * len(values)) + ")", [*params, *values]
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(condition), params)
+        return cursor.fetchall()

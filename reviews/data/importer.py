@@ -217,10 +217,10 @@ class PoolImporter:
         campaign, phases = self.campaign, self.phases
         phases.start()
         existing_items = dict(
-            sql.execute_in(
-                "SELECT external_id, content_hash FROM reviews_item WHERE campaign_id IN ({0}) "
-                "AND external_id IN ({1})",
-                [[campaign.id], {line.external_id for _, line in batch}],
+            sql.select_any(
+                "SELECT external_id, content_hash FROM reviews_item WHERE campaign_id = %s AND external_id {0}",
+                [campaign.id],
+                {line.external_id for _, line in batch},
             )
         )
         fresh: list[tuple[int, LineIn]] = []
@@ -314,10 +314,10 @@ class PoolImporter:
         """Prompt external id -> (pk, content hash), inserting the new ones."""
         prompts = {
             ext: (pk, digest)
-            for pk, ext, digest in sql.execute_in(
-                "SELECT id, external_id, content_hash FROM reviews_prompt WHERE campaign_id IN ({0}) "
-                "AND external_id IN ({1})",
-                [[self.campaign.id], {line.prompt_id for _, line in fresh}],
+            for pk, ext, digest in sql.select_any(
+                "SELECT id, external_id, content_hash FROM reviews_prompt WHERE campaign_id = %s AND external_id {0}",
+                [self.campaign.id],
+                {line.prompt_id for _, line in fresh},
             )
         }
         self.phases.lap("lookups")
@@ -341,9 +341,10 @@ class PoolImporter:
         """(prompt pk, key) -> (pk, model, text), inserting the new ones; and the new ones' ids."""
         responses = {
             (prompt_pk, key): (pk, model, text)
-            for pk, prompt_pk, key, model, text in sql.execute_in(
-                "SELECT id, prompt_id, key, model, text FROM reviews_response WHERE prompt_id IN ({0})",
-                [{prompts[line.prompt_id][0] for _, line in fresh}],
+            for pk, prompt_pk, key, model, text in sql.select_any(
+                "SELECT id, prompt_id, key, model, text FROM reviews_response WHERE prompt_id {0}",
+                [],
+                {prompts[line.prompt_id][0] for _, line in fresh} - {None},
             )
         }
         self.phases.lap("lookups")
