@@ -2,12 +2,14 @@
 
 Django's bulk_create/bulk_update spend ~50 µs of Python per object, which caps an import
 at ~2,000 items/s; these helpers reserve primary keys up front and send plain tuples
-through `executemany`, which is several times faster. Callers pass attribute names
+through COPY (PostgreSQL) or multi-row INSERTs (SQLite), which is several times faster. Callers pass attribute names
 (`prompt_id`, not `prompt`) and values already in Python types; JSON and datetimes are
 adapted here the way Django would.
 """
 
 import functools
+import itertools
+import sqlite3
 
 import orjson
 from django.db import connection, models
@@ -58,7 +60,7 @@ def _adapters(model: type[models.Model], attnames: list[str]):
 
 
 def insert_rows(model: type[models.Model], attnames: list[str], rows: list[tuple]) -> None:
-    """INSERT plain tuples (values in `attnames` order) with one executemany (COPY on PostgreSQL)."""
+    """INSERT plain tuples (values in `attnames` order): COPY on PostgreSQL, multi-row INSERTs on SQLite."""
     if not rows:
         return
     fields = {f.attname: f for f in model._meta.concrete_fields}
@@ -69,8 +71,6 @@ def insert_rows(model: type[models.Model], attnames: list[str], rows: list[tuple
         attnames = [*attnames, *(f.attname for f in defaulted)]
         rows = [(*row, *extra) for row in rows]
     columns = ", ".join(connection.ops.quote_name(fields[name].column) for name in attnames)
-    placeholders = ", ".join(["%s"] * len(attnames))
-    sql = f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
     adapters = _adapters(model, attnames)
     if any(adapters):
         rows = [tuple(a(v) if a else v for a, v in zip(adapters, row, strict=True)) for row in rows]
@@ -83,7 +83,34 @@ def insert_rows(model: type[models.Model], attnames: list[str], rows: list[tuple
                 for row in rows:
                     copy.write_row(row)
         else:
-            cursor.executemany(sql, rows)
+            _insert_sqlite(cursor, model, columns, len(attnames), rows)
+
+
+# Rows per multi-row INSERT on SQLite: one statement of a few hundred rows costs ~40% less CPU
+# than executemany's row-by-row steps (210,000 answer rows: 0.85 s -> 0.5 s); more rows per
+# statement gain nothing. SQLite (3.32+) takes up to 32,766 parameters per statement.
+SQLITE_ROWS_PER_INSERT = 500
+
+
+def _insert_sqlite(cursor, model, columns: str, width: int, rows: list[tuple]) -> None:
+    """Multi-row INSERT ... VALUES (...), (...) in chunks under SQLite's parameter limit."""
+    limit = connection.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(SQLITE_ROWS_PER_INSERT, limit // width))
+    table = connection.ops.quote_name(model._meta.db_table)
+    row_marks = "(" + ", ".join(["?"] * width) + ")"
+    head = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names from _meta
+    full = head + ", ".join([row_marks] * per)
+    flatten = itertools.chain.from_iterable
+    whole = len(rows) - len(rows) % per
+    # The raw sqlite3 cursor: Django's wrapper would rewrite every statement's %s to ?. The rows
+    # short of a full chunk go through executemany: a statement per remainder size would fill
+    # sqlite3's statement cache with large compiled statements (+30 MB over a 100k import).
+    raw = cursor.cursor
+    with connection.wrap_database_errors:
+        for start in range(0, whole, per):
+            raw.execute(full, list(flatten(rows[start : start + per])))
+        if whole < len(rows):
+            raw.executemany(head + row_marks, rows[whole:])
 
 
 def update_rows(model: type[models.Model], attnames: list[str], rows: list[tuple]) -> None:
@@ -147,3 +174,25 @@ def execute_in(sql: str, value_lists: list) -> list[tuple] | None:
     with connection.cursor() as cursor:
         cursor.execute(sql.format(*marks), params)
         return cursor.fetchall() if cursor.description else None
+
+
+def select_any(sql: str, params: list, values) -> list[tuple]:
+    """Rows of a SELECT whose `{0}` follows the column to match against `values` (`... AND
+    external_id {0}`), after `params` for the statement's own %s.
+
+    Index probes on both databases: PostgreSQL gets `= ANY(array)`, which it answers from a
+    unique index whatever its statistics, where `IN (SELECT unnest(...))` became a hash join over
+    a scan of every row of the campaign once the import had grown the table (60,000 items in:
+    23 ms a lookup, rising with the table); SQLite gets an IN list.
+    """
+    values = list(values)
+    if not values:
+        return []
+    if connection.vendor == "postgresql":
+        kind = "bigint" if all(isinstance(v, int) for v in values) else "text"
+        condition, params = f"= ANY(%s::{kind}[])", [*params, values]
+    else:
+        condition, params = "IN (" + ", ".join(["%s"] * len(values)) + ")", [*params, *values]
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(condition), params)
+        return cursor.fetchall()

@@ -31,6 +31,47 @@ def decide(votes: Counter, adjudicated: str | None, k: int) -> tuple[str, str] |
     return None
 
 
+def note_adjudication(latest: dict, key, value: str, at, ref: int) -> None:
+    """Keep in `latest` ({key: (value, (created_at, id))}) the latest adjudicated value per key:
+    the adjudication with the greatest (created_at, id) wins."""
+    if key not in latest or (at, ref) > latest[key][1]:
+        latest[key] = (value, (at, ref))
+
+
+def wanted_answers(votes: dict, adjudicated: dict, k: int) -> dict:
+    """The final answers that human votes ({key: Counter(value -> distinct human annotators)}) and
+    the latest adjudicated values ({key: value}) call for: {key: (value, basis, human votes)}, the
+    undecided keys left out."""
+    wanted = {}
+    for key in set(votes) | set(adjudicated):
+        counts = votes.get(key) or Counter()
+        decided = decide(counts, adjudicated.get(key), k)
+        if decided is not None:
+            wanted[key] = (decided[0], decided[1], sum(counts.values()))
+    return wanted
+
+
+def required_keys(criteria, item_id: int, response_a_id: int, response_b_id: int) -> set:
+    """The target keys an item needs decided to be resolved: every criterion of the rubric, per
+    response where it asks per response."""
+    return {
+        (c.slug, target)
+        for c in criteria
+        for target in ((response_a_id, response_b_id) if c.per_response else (("item", item_id),))
+    }
+
+
+def is_resolved(human_judgments: int, adjudicated: bool, required: set, decided_keys) -> bool:
+    """Resolved: the item was judged itself (not only through items sharing its responses), and
+    every required key has a final answer."""
+    return (human_judgments > 0 or adjudicated) and bool(required) and required <= decided_keys
+
+
+def final_rows(campaign_id: int, wanted: dict, now) -> list[tuple]:
+    """FinalAnswer rows (FINAL_COLUMNS order) of {key: (value, basis, human votes)}."""
+    return [(campaign_id, key[0], *_target_columns(key), *value, now) for key, value in wanted.items()]
+
+
 @dataclass
 class Tally:
     """What a refresh read, for callers that go on to the escalation rules without re-reading:
@@ -83,8 +124,7 @@ def _refresh_chunk(campaign, item_ids, responses, tally: Tally) -> None:
         if kind == "v":
             votes[key][value] = n
         elif kind == "a":
-            if key not in latest or (at, ref) > latest[key][1]:
-                latest[key] = (value, (at, ref))
+            note_adjudication(latest, key, value, at, ref)
         elif kind == "f":
             existing[key] = (ref, value, tag, n)
         elif kind == "n":
@@ -95,17 +135,11 @@ def _refresh_chunk(campaign, item_ids, responses, tally: Tally) -> None:
     tally.votes.update(votes)
     tally.adjudicated.update(adjudicated)
     now = timezone.now()
-    wanted = {}
-    for key in set(votes) | set(adjudicated):
-        decided = decide(votes.get(key, Counter()), adjudicated.get(key), k)
-        if decided is not None:
-            wanted[key] = (decided[0], decided[1], sum(votes.get(key, Counter()).values()))
+    wanted = wanted_answers(votes, adjudicated, k)
     stale = [row[0] for key, row in existing.items() if wanted.get(key) != row[1:]]
-    fresh = [
-        (campaign.id, key[0], *_target_columns(key), *value, now)
-        for key, value in wanted.items()
-        if existing.get(key, (None,))[1:] != value
-    ]
+    fresh = final_rows(
+        campaign.id, {key: value for key, value in wanted.items() if existing.get(key, (None,))[1:] != value}, now
+    )
     if stale:
         sql.execute_in(DELETE_SQL, [stale])
     sql.insert_rows(FinalAnswer, FINAL_COLUMNS, fresh)
@@ -198,17 +232,14 @@ def _refresh_item_flags(affected: dict, flags: dict, criteria, decided_keys: set
     """Set resolved / adjudicated / human_judgments on the affected items ({id: (response_a_id,
     response_b_id, stored human judgments, adjudicated, resolved)}) where they changed.
 
-    Resolved: the item was judged itself (not only through items sharing its responses), and
-    every criterion of the campaign's rubric has a final answer, per response where it asks
-    per response. Until then the item stays in the queue for the criteria still open.
+    Resolved (is_resolved): the item was judged itself (not only through items sharing its
+    responses), and every criterion of the campaign's rubric has a final answer, per response
+    where it asks per response. Until then the item stays in the queue for the criteria still open.
     """
     rows = []
     for item_id, (a, b, *stored) in affected.items():
-        required = {
-            (c.slug, target) for c in criteria for target in ((a, b) if c.per_response else (("item", item_id),))
-        }
         n_human, has_adjudication = flags[item_id]
-        resolved = (n_human > 0 or has_adjudication) and bool(required) and required <= decided_keys
+        resolved = is_resolved(n_human, has_adjudication, required_keys(criteria, item_id, a, b), decided_keys)
         tally.items[item_id] = (a, b, n_human, has_adjudication, resolved)
         if tuple(stored) != (n_human, has_adjudication, resolved):
             rows.append((resolved, has_adjudication, n_human, item_id))
