@@ -8,10 +8,10 @@ FeedbackEvent; `claim`, `release`, `dismiss` and `reopen` here are its named mov
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.db import connection, transaction
-from django.db.models import Avg, Count, Max, Min
+from django.db.models import Avg, Count, Min
 from django.utils import timezone
 
 from reviews.core import sql
@@ -19,7 +19,6 @@ from reviews.core.exceptions import ClaimConflict, EscalationError, IllegalTrans
 from reviews.leads import policy
 from reviews.leads.final_answers import ADJUDICATED_SQL, VOTES_SQL
 from reviews.models import (
-    Adjudication,
     CampaignSettings,
     Escalation,
     FeedbackEvent,
@@ -308,29 +307,22 @@ def _settled(fired) -> set[int]:
     """Candidates a lead already decided on after their latest human judgment."""
     settled = set()
     for ids in _chunks(fired):
-        lead_acts: dict[int, datetime] = {}
-        for source in (
-            Adjudication.objects.filter(item_id__in=ids).values("item_id").annotate(t=Max("created_at")),
-            Escalation.objects.filter(item_id__in=ids, status__in=CLOSED)
-            .values("item_id")
-            .annotate(t=Max("closed_at")),
-        ):
-            for item_id, when in source.values_list("item_id", "t"):
-                if when is not None and (item_id not in lead_acts or when > lead_acts[item_id]):
-                    lead_acts[item_id] = when
-        if not lead_acts:
-            continue  # the usual case: no lead has looked at these items yet
-        last_judgment = dict(
-            Judgment.objects.filter(item_id__in=list(lead_acts), kind=LabelKind.HUMAN)
-            .values("item_id")
-            .annotate(t=Max("created_at"))
-            .values_list("item_id", "t")
-        )
-        for item_id, when in lead_acts.items():
-            judged = last_judgment.get(item_id)
-            if judged is None or when >= judged:
+        # One round trip per chunk. The three times come back as the database stores them
+        # (datetimes on PostgreSQL, ISO text on SQLite, which orders the same way).
+        for item_id, adjudicated, closed, judged in sql.execute_in(SETTLED_SQL, [CLOSED, ids]):
+            acted = max((t for t in (adjudicated, closed) if t is not None), default=None)
+            if acted is not None and (judged is None or acted >= judged):
                 settled.add(item_id)
     return settled
+
+
+# Per item: the latest adjudication, the latest closing of an escalation, the latest human judgment.
+SETTLED_SQL = (
+    "SELECT i.id, (SELECT MAX(d.created_at) FROM reviews_adjudication d WHERE d.item_id = i.id), "
+    "(SELECT MAX(e.closed_at) FROM reviews_escalation e WHERE e.item_id = i.id AND e.status IN ({0})), "
+    "(SELECT MAX(j.created_at) FROM reviews_judgment j WHERE j.item_id = i.id AND j.kind = 'human') "
+    "FROM reviews_item i WHERE i.id IN ({1})"
+)
 
 
 def _fill_severity(out, run_id) -> None:
