@@ -249,19 +249,7 @@ class PoolImporter:
         # here and the items go in with their final flags. Labeled items that show a response
         # from before the batch (a prompt shared with an earlier batch or import) are refreshed
         # from the database after the inserts.
-        wanted = final_answers.wanted_answers(
-            {
-                key: Counter({value: len(who) for value, who in by_value.items()})
-                for key, by_value in labels.votes.items()
-                if isinstance(key[1], tuple) or key[1] in new_responses
-            },
-            {
-                key: value
-                for key, (value, _) in labels.latest.items()
-                if isinstance(key[1], tuple) or key[1] in new_responses
-            },
-            self.settings_version.overlap_k,
-        )
+        wanted = labels.wanted_in_hand(new_responses, self.settings_version.overlap_k)
         criteria = self.rubric.criteria if self.rubric else ()
         item_rows, to_refresh = [], []
         for item_id, (_, line) in zip(item_ids, fresh, strict=True):
@@ -491,6 +479,21 @@ class LabelRows:
     latest: dict = field(default_factory=dict)
     flags: dict = field(default_factory=dict)
     rubric_id: int | None = None
+
+    def wanted_in_hand(self, new_responses: set[int], k: int) -> dict:
+        """The final answers of the targets whose labels are all in this batch (every item-level
+        target of a fresh item, and the responses created in the batch), as final_answers decides them."""
+
+        def in_hand(key) -> bool:
+            return isinstance(key[1], tuple) or key[1] in new_responses
+
+        votes = {
+            key: Counter({value: len(who) for value, who in by_value.items()})
+            for key, by_value in self.votes.items()
+            if in_hand(key)
+        }
+        adjudicated = {key: value for key, (value, _) in self.latest.items() if in_hand(key)}
+        return final_answers.wanted_answers(votes, adjudicated, k)
 
 
 PROBED = (Item, Prompt, Response)

@@ -355,7 +355,7 @@ def run_rules(campaign, item_ids=None, *, trigger: str, scoring_run=None, fired=
         decided = evaluate(campaign, item_ids, scoring_run_id=run_id)
     else:
         settled = _settled(fired)
-        decided = {item_id: found for item_id, found in fired.items() if found[0] and item_id not in settled}
+        decided = {item_id: found for item_id, found in fired.items() if item_id not in settled}
     if not decided:
         return []
     settings_version = campaign.settings

@@ -49,21 +49,24 @@ from reviews.dev.cpu import CpuProbe, CpuUse
 from reviews.dev.floor_urls import FLOOR_FORM_ID, FLOOR_PATH
 from reviews.dev.synthetic import BENCH_RUBRIC, write_synthetic
 from reviews.management.commands.run_desk import Child, stop_child
-from reviews.models import Assignment, Judgment, LabelKind, Membership, Source
+from reviews.models import (
+    Answer,
+    Assignment,
+    Escalation,
+    FeedbackEvent,
+    FinalAnswer,
+    Item,
+    Judgment,
+    LabelKind,
+    Membership,
+    Source,
+)
 from reviews.people.accounts import create_user
 
 HOST = "127.0.0.1"
 SLUG = "bench"
 # The tables a labeling session grows, analyzed while the benchmark runs where autovacuum is off.
-ANALYZED = [
-    "reviews_assignment",
-    "reviews_judgment",
-    "reviews_answer",
-    "reviews_finalanswer",
-    "reviews_feedbackevent",
-    "reviews_escalation",
-    "reviews_item",
-]
+ANALYZED = [m._meta.db_table for m in (Assignment, Judgment, Answer, FinalAnswer, FeedbackEvent, Escalation, Item)]
 PASSWORD = "bench-queue-password-0123"  # noqa: S105 - throwaway accounts in a throwaway database
 MAX_DURATION = 300
 MAX_LABELERS = 256
